@@ -1,0 +1,5 @@
+import sys
+
+from materialabs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The seven services of the loop, one folder each."""

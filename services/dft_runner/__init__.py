@@ -1,0 +1,1 @@
+"""The dft_runner service: handlers.py holds its logic, app.py wires it to a transport."""
