@@ -1,0 +1,99 @@
+"""`materialabs query`: filter everything known (uploads, predictions, DFT results)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from materialabs import config
+from materialabs.catalog import DISPLAY_COLUMNS, KINDS, NUMERIC_COLUMNS, Catalog, Query
+from materialabs.cli import UserError
+
+EXAMPLES = """\
+examples:
+  materialabs query --contains Ti,O --range band_gap_eV=1.5:3.5
+  materialabs query --within Sr,Ba,Ti,Zr,O --kind dft --format jsonl
+  materialabs query --system O-Sr-Ti --crystal-system cubic
+  materialabs query --range formation_energy_per_atom_eV=:-2.0 --limit 20
+
+range columns: """ + ", ".join(NUMERIC_COLUMNS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "query", help="filter uploads, predictions and DFT results (Parquet catalog)",
+        description="Filter the catalog of everything known. Filters combine with AND.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="catalog folder (default: $MATERIALABS_HOME/catalog)")
+    parser.add_argument("--contains", default="", metavar="EL,EL",
+                        help="every listed element must be present")
+    parser.add_argument("--within", default="", metavar="EL,EL",
+                        help="no element outside this list (a chemical space)")
+    parser.add_argument("--system", default=None, metavar="A-B-C",
+                        help="exactly this chemical system, e.g. O-Sr-Ti")
+    parser.add_argument("--spacegroup", type=int, default=None, help="space-group number")
+    parser.add_argument("--crystal-system", default=None,
+                        choices=["triclinic", "monoclinic", "orthorhombic", "tetragonal",
+                                 "trigonal", "hexagonal", "cubic"])
+    parser.add_argument("--kind", action="append", default=[], choices=KINDS,
+                        help="row kind; repeat for several")
+    parser.add_argument("--range", action="append", default=[], metavar="COLUMN=LOW:HIGH",
+                        help="inclusive range; either side may be empty")
+    parser.add_argument("--limit", type=int, default=50, help="rows to print (0 = all)")
+    parser.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    parser.set_defaults(func=run)
+
+
+def parse_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
+    column, sep, bounds = text.partition("=")
+    low_text, colon, high_text = bounds.partition(":")
+    if not sep or not colon:
+        raise UserError(f"--range {text!r}: expected COLUMN=LOW:HIGH, e.g. band_gap_eV=1:3")
+    if column not in NUMERIC_COLUMNS:
+        raise UserError(f"--range {text!r}: unknown column {column!r}; expected one of "
+                        f"{', '.join(NUMERIC_COLUMNS)}")
+    try:
+        low = float(low_text) if low_text.strip() else None
+        high = float(high_text) if high_text.strip() else None
+    except ValueError as error:
+        raise UserError(f"--range {text!r}: bounds must be numbers ({error})") from error
+    return column, (low, high)
+
+
+def _elements(text: str) -> list[str]:
+    from pymatgen.core.periodic_table import Element
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if not Element.is_valid_symbol(name):
+            raise UserError(f"{name!r} is not a chemical element symbol")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    root = args.catalog or config.catalog_dir()
+    if not root.is_dir() or not any(root.glob("part-*.parquet")):
+        raise UserError(f"{root}: no catalog yet; run a campaign (`materialabs run`) or "
+                        "upload data (`materialabs upload`) first")
+    query = Query(contains=_elements(args.contains), within=_elements(args.within),
+                  chemical_system=args.system, spacegroup_number=args.spacegroup,
+                  crystal_system=args.crystal_system, kinds=args.kind,
+                  ranges=dict(parse_range(r) for r in args.range))
+    columns = DISPLAY_COLUMNS if args.format == "table" else None
+    table = Catalog(root).query(query, columns=columns)
+    total = table.num_rows
+    if args.limit:
+        table = table.slice(0, args.limit)
+    if args.format == "jsonl":
+        for row in table.to_pylist():
+            print(json.dumps(row))
+    elif args.format == "csv":
+        table.to_pandas().to_csv(sys.stdout, index=False)
+    else:
+        print(table.to_pandas().to_string(index=False))
+        shown = f", first {table.num_rows} shown" if total > table.num_rows else ""
+        print(f"{total} matching rows{shown}", file=sys.stderr)
+    return 0

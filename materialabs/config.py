@@ -1,0 +1,40 @@
+"""Where things live. One place for the environment variables every command reads.
+
+MATERIALABS_HOME   state folder (store, ledger, catalog, bus log); default ~/.materialabs
+MATERIALABS_STORE  content store URL; default local:<home>/store
+MATERIALABS_KAFKA  bootstrap servers; set means "distributed mode"
+MATERIALABS_IPFS   Kubo RPC API URL, e.g. http://127.0.0.1:5001
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    path = Path(os.environ.get("MATERIALABS_HOME", Path.home() / ".materialabs")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store_url() -> str:
+    explicit = os.environ.get("MATERIALABS_STORE")
+    if explicit:
+        return explicit
+    ipfs = os.environ.get("MATERIALABS_IPFS")
+    if ipfs:
+        return ipfs
+    return f"local:{home() / 'store'}"
+
+
+def catalog_dir() -> Path:
+    return home() / "catalog"
+
+
+def ledger_dir() -> Path:
+    return home() / "ledger"
+
+
+def kafka_bootstrap() -> str | None:
+    return os.environ.get("MATERIALABS_KAFKA") or None
