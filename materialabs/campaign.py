@@ -46,7 +46,7 @@ class Campaign:
     policy: str = "ucb"
     policy_params: dict[str, Any] = field(default_factory=dict)
     dft_backend: str = "replay"
-    replay_dataset: str = "mp"             # labels the replay oracle reveals (same scale as the model)
+    replay_dataset: str = "mp"             # labels the replay oracle reveals (model's scale)
     dft_budget: int = 40
     rounds: int = 4
     candidates_per_round: int = 200
