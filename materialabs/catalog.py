@@ -41,6 +41,8 @@ SCHEMA = pa.schema([
     ("source", pa.string()),             # lab name, model CID or DFT backend
     ("method", pa.string()),             # experiment, PBE, GNN ensemble, ...
     ("campaign_id", pa.string()),
+    ("round", pa.int16()),               # active-learning round within the campaign
+    ("status", pa.string()),             # DFT status (ok, failed, timeout, no_label); promotion
     ("content_cid", pa.string()),        # dataset, model or DFT output CID behind the row
     ("occurred_at_ms", pa.int64()),
 ])

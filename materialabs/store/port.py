@@ -17,6 +17,10 @@ class ContentError(Exception):
     """Content fetched for a CID does not hash to that CID, or is missing."""
 
 
+class ContentNotFoundError(ContentError):
+    """The store holds no content (or no pin) for the CID named in the message."""
+
+
 @runtime_checkable
 class ContentStore(Protocol):
     def put_bytes(self, data: bytes) -> str:
