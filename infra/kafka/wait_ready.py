@@ -1,0 +1,97 @@
+"""Wait until a Kafka broker answers requests, or give up.
+
+usage: python3 wait_ready.py HOST:PORT PID TIMEOUT_SECONDS
+
+The broker counts as ready when it answers an ApiVersions request without error and, where
+kafka-python is importable, when a metadata request lists a broker and an active controller.
+The raw ApiVersions probe needs only the standard library, so this also works before the
+project's virtual environment exists. Exits 0 when ready, 1 on timeout or if PID died.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+import time
+
+API_VERSIONS_KEY = 18
+
+
+def broker_answers_api_versions(host: str, port: int) -> bool:
+    """Send ApiVersions v0 (understood by every broker version) and check its error code."""
+    client_id = b"materialabs-wait"
+    correlation_id = 7
+    header = struct.pack(">hhih", API_VERSIONS_KEY, 0, correlation_id, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.settimeout(5)
+            sock.sendall(struct.pack(">i", len(header)) + header)
+            size_bytes = _read_exact(sock, 4)
+            body = _read_exact(sock, struct.unpack(">i", size_bytes)[0])
+    except OSError:
+        return False
+    got_correlation, error_code = struct.unpack(">ih", body[:6])
+    return got_correlation == correlation_id and error_code == 0
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    chunks = b""
+    while len(chunks) < n:
+        chunk = sock.recv(n - len(chunks))
+        if not chunk:
+            raise OSError("connection closed by broker")
+        chunks += chunk
+    return chunks
+
+
+def cluster_has_controller(bootstrap: str) -> bool:
+    """True when a metadata request shows a broker and a controller (kafka-python only)."""
+    try:
+        from kafka.admin import KafkaAdminClient
+    except ImportError:
+        return True  # the raw probe already passed; nothing more we can ask without a client
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    except Exception:
+        return False
+    try:
+        cluster = admin.describe_cluster()
+        return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) != -1
+    except Exception:
+        return False
+    finally:
+        admin.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A child that exited but was not reaped still answers kill(0); look at its state.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def main(argv: list[str]) -> int:
+    bootstrap, pid, timeout_s = argv[1], int(argv[2]), float(argv[3])
+    host, port = bootstrap.rsplit(":", 1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return 1
+        if broker_answers_api_versions(host, int(port)) and cluster_has_controller(bootstrap):
+            return 0
+        time.sleep(0.5)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
