@@ -1,0 +1,219 @@
+"""Ed25519 key files, signed payloads for key entries, and the key registry state.
+
+Private keys are PKCS#8 PEM (encrypted when a passphrase is given), written with
+mode 0600. Public keys are one line of 64 hex digits (the raw 32-byte key), so they
+can be pasted into a command line or an e-mail.
+
+The registry is never stored on its own: it is derived by replaying the ledger's
+key_registered / key_revoked entries, the same way by the writer and the auditor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.entries import (
+    KIND_KEY_REGISTERED,
+    KIND_KEY_REVOKED,
+    PUBLIC_KEY_SIZE,
+    canonical_json,
+)
+
+ROLE_ADMIN = "admin"
+ROLE_LAB = "lab"
+
+
+class KeyFileError(Exception):
+    """A key file that is missing, unreadable, or locked with another passphrase."""
+
+
+def generate_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def public_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes_raw()
+
+
+def sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
+    return key.sign(message)
+
+
+def signature_is_valid(public: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def write_private_key(key: Ed25519PrivateKey, path: Path, passphrase: bytes | None = None) -> None:
+    """Write PEM PKCS#8 with mode 0600 from the first byte on (never world-readable)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_public_key(public: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(public.hex() + "\n", encoding="ascii")
+
+
+def read_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"cannot read private key {path}: {error.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=passphrase or None)
+    except TypeError:
+        raise KeyFileError(
+            f"{path} is encrypted: give its passphrase (--passphrase-file)"
+            if not passphrase
+            else f"{path} is not encrypted: drop the passphrase"
+        ) from None
+    except ValueError:
+        raise KeyFileError(f"{path}: wrong passphrase or not a PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, expected an Ed25519 key")
+    return key
+
+
+def parse_public_key(text: str, origin: str = "public key") -> bytes:
+    """Accept 64 hex digits or a PEM SubjectPublicKeyInfo block."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode("ascii"))
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyFileError(f"{origin}: PEM holds {type(key).__name__}, expected Ed25519")
+        return key.public_bytes_raw()
+    try:
+        raw = bytes.fromhex(text.split()[0] if text else "")
+    except ValueError:
+        raise KeyFileError(f"{origin}: expected 64 hex digits, got {text[:20]!r}...") from None
+    if len(raw) != PUBLIC_KEY_SIZE:
+        raise KeyFileError(f"{origin}: expected 32 bytes (64 hex digits), got {len(raw)} bytes")
+    return raw
+
+
+def read_public_key(path_or_hex: str | Path) -> bytes:
+    """A .pub file path, or the hex key itself."""
+    path = Path(path_or_hex)
+    if path.exists():
+        return parse_public_key(path.read_text(encoding="ascii"), origin=str(path))
+    return parse_public_key(str(path_or_hex), origin="public key argument")
+
+
+def read_passphrase_file(path: str | Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes().rstrip(b"\r\n")
+    except OSError as error:
+        raise KeyFileError(f"cannot read passphrase file {path}: {error.strerror}") from None
+    if not data:
+        raise KeyFileError(f"passphrase file {path} is empty")
+    return data
+
+
+# --- payloads the admin signs -------------------------------------------------------------
+
+
+def key_registration_payload(lab: str, public: bytes, role: str = ROLE_LAB) -> bytes:
+    return canonical_json(
+        {"kind": KIND_KEY_REGISTERED, "lab": lab, "public_key": public.hex(), "role": role}
+    )
+
+
+def key_revocation_payload(public: bytes, reason: str = "") -> bytes:
+    return canonical_json({"kind": KIND_KEY_REVOKED, "public_key": public.hex(), "reason": reason})
+
+
+def upload_payload(
+    kind: str, cid: str, metadata: dict[str, Any], *, nonce: str | None = None
+) -> bytes:
+    """A canonical upload statement a lab signs: names the kind and CID it vouches for.
+
+    The nonce makes two honest uploads of the same content distinct (a replay is the
+    *same* signed payload twice).
+    """
+    return canonical_json(
+        {"kind": kind, "cid": cid, "metadata": metadata, "nonce": nonce or os.urandom(16).hex()}
+    )
+
+
+# --- registry state -----------------------------------------------------------------------
+
+
+@dataclass
+class KeyRecord:
+    public_key: bytes
+    lab: str
+    role: str
+    registered_seq: int
+    revoked_seq: int | None = None
+    revoked_reason: str = ""
+
+    def active_at(self, seq: int) -> bool:
+        return self.revoked_seq is None or seq < self.revoked_seq
+
+
+@dataclass
+class Registry:
+    """Which keys may sign what, as of a given sequence number."""
+
+    keys: dict[bytes, KeyRecord] = field(default_factory=dict)
+
+    def lookup(self, public: bytes) -> KeyRecord | None:
+        return self.keys.get(public)
+
+    def upload_refusal(self, public: bytes, seq: int) -> str | None:
+        """Why an upload signed by ``public`` at ``seq`` is not allowed, or None."""
+        record = self.keys.get(public)
+        if record is None:
+            return f"signing key {public.hex()[:16]}... is not registered in this ledger"
+        if not record.active_at(seq):
+            return (
+                f"signing key {public.hex()[:16]}... of lab {record.lab!r} was revoked at "
+                f"entry {record.revoked_seq}"
+            )
+        if record.role != ROLE_LAB:
+            return f"key {public.hex()[:16]}... has role {record.role!r}; uploads need a lab key"
+        return None
+
+    def admin_refusal(self, public: bytes, seq: int) -> str | None:
+        record = self.keys.get(public)
+        if record is None or record.role != ROLE_ADMIN:
+            return f"key {public.hex()[:16]}... is not an admin key of this ledger"
+        if not record.active_at(seq):
+            return f"admin key {public.hex()[:16]}... was revoked at entry {record.revoked_seq}"
+        return None
+
+    def register(self, public: bytes, lab: str, role: str, seq: int) -> None:
+        self.keys[public] = KeyRecord(public, lab, role, seq)
+
+    def revoke(self, public: bytes, seq: int, reason: str) -> None:
+        record = self.keys[public]
+        record.revoked_seq = seq
+        record.revoked_reason = reason

@@ -1,0 +1,558 @@
+"""The ledger: one writer appends signed entries to a file log and keeps the Merkle tree.
+
+A ledger lives in a directory:
+    ledger.log        the append-only log (docs/ledger.md, "Log and export files")
+    ledger.log.lock   held by the single writer
+    ledger.key        the ledger's Ed25519 private key (0600), unless kept elsewhere
+    ledger.pub        its public key, 64 hex digits: what auditors are given
+    tree-head.json    the latest signed tree head, rewritten at every checkpoint
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import threading
+import time
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.checkpoints import SignedTreeHead, checkpoint_metadata, sign_tree_head
+from ledger.entries import (
+    KEY_KINDS,
+    KIND_CHECKPOINT,
+    KIND_KEY_REGISTERED,
+    KIND_KEY_REVOKED,
+    ZERO_HASH,
+    EncodingError,
+    Entry,
+    decode_record,
+    encode_body,
+    parse_canonical_object,
+    sha256,
+)
+from ledger.keys import (
+    ROLE_ADMIN,
+    ROLE_LAB,
+    KeyFileError,
+    KeyRecord,
+    key_registration_payload,
+    key_revocation_payload,
+    public_bytes,
+    read_private_key,
+    read_public_key,
+    signature_is_valid,
+    write_private_key,
+    write_public_key,
+)
+from ledger.log import EXPORT_MAGIC, AppendOnlyLog, LogError, encode_frame, open_frames
+from ledger.merkle import MerkleTree, leaf_hash
+from ledger.rules import LedgerRefusal, LedgerState
+
+LOG_NAME = "ledger.log"
+KEY_NAME = "ledger.key"
+PUBLIC_NAME = "ledger.pub"
+HEAD_NAME = "tree-head.json"
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+
+@dataclass(frozen=True)
+class InclusionReceipt:
+    """What a submitter keeps: its entry, the audit path, and the signed head it leads to."""
+
+    entry: Entry
+    leaf_index: int
+    audit_path: list[bytes]
+    tree_head: SignedTreeHead
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "inclusion",
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_head.tree_size,
+            "entry": base64.b64encode(self.entry.record_bytes()).decode("ascii"),
+            "audit_path": [h.hex() for h in self.audit_path],
+            "tree_head": self.tree_head.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_head: SignedTreeHead
+    new_head: SignedTreeHead
+    proof: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "consistency",
+            "old_tree_head": self.old_head.to_json(),
+            "new_tree_head": self.new_head.to_json(),
+            "proof": [h.hex() for h in self.proof],
+        }
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Ledger:
+    """Open with ``Ledger.open`` (writer, or ``readonly=True``) or make with ``Ledger.create``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        ledger_public: bytes,
+        ledger_key: Ed25519PrivateKey | None,
+        log: AppendOnlyLog | None,
+        checkpoint_every: int,
+    ) -> None:
+        self.directory = directory
+        self.ledger_public = ledger_public
+        self._key = ledger_key
+        self._log = log
+        self.checkpoint_every = checkpoint_every
+        self.state = LedgerState(ledger_public)
+        self.tree = MerkleTree()
+        self._offsets = array("Q")
+        self._by_cid: dict[str, list[int]] = {}
+        self._checkpoints: list[SignedTreeHead] = []
+        self._last_hash = ZERO_HASH
+        self._last_timestamp = 0
+        self._since_checkpoint = 0
+        self._mutex = threading.RLock()
+        self._batch_depth = 0
+
+    # --- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        ledger_key: Ed25519PrivateKey,
+        admin_public_key: bytes,
+        *,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        admin_name: str = "admin",
+    ) -> Ledger:
+        """Start a new ledger whose entry 0 registers the admin key (signed by the ledger key)."""
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        log = AppendOnlyLog.create(directory / LOG_NAME)
+        ledger_public = public_bytes(ledger_key)
+        write_public_key(ledger_public, directory / PUBLIC_NAME)
+        ledger = cls(directory, ledger_public, ledger_key, log, checkpoint_every)
+        payload = key_registration_payload(admin_name, admin_public_key, ROLE_ADMIN)
+        ledger.append_signed(
+            KIND_KEY_REGISTERED, "", None, payload, ledger_public, ledger_key.sign(payload)
+        )
+        return ledger
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        ledger_key: Ed25519PrivateKey | None = None,
+        passphrase: bytes | None = None,
+        readonly: bool = False,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    ) -> Ledger:
+        """Replay the log into memory. The writer takes the lock and repairs a torn tail.
+
+        The private key comes from ``ledger_key`` or ``<dir>/ledger.key`` (a read-only
+        ledger without a key can still show, prove from checkpoints, and verify).
+        """
+        directory = Path(path)
+        log_path = directory / LOG_NAME
+        if not log_path.exists():
+            raise LogError(
+                f"no ledger at {directory} (missing {LOG_NAME}); run `materialabs ledger init`"
+            )
+        key_path = directory / KEY_NAME
+        if ledger_key is None and key_path.exists():
+            try:
+                ledger_key = read_private_key(key_path, passphrase)
+            except KeyFileError:
+                if not readonly:
+                    raise
+        if ledger_key is None and not readonly:
+            raise LogError(f"{directory}: the writer needs the ledger private key ({key_path})")
+        ledger_public = (
+            public_bytes(ledger_key) if ledger_key else read_public_key(directory / PUBLIC_NAME)
+        )
+        if readonly:
+            ledger = cls(directory, ledger_public, ledger_key, None, checkpoint_every)
+            stream, reader, _ = open_frames(log_path)
+            with stream:
+                for frame in reader:
+                    ledger._replay(frame.offset, frame.record)
+            return ledger
+        log, frames = AppendOnlyLog.open_for_append(log_path)
+        ledger = cls(directory, ledger_public, ledger_key, log, checkpoint_every)
+        try:
+            for frame in frames:
+                ledger._replay(frame.offset, frame.record)
+        except Exception:
+            log.close()
+            raise
+        return ledger
+
+    def _replay(self, offset: int, record: bytes) -> None:
+        try:
+            entry = decode_record(record)
+        except EncodingError as error:
+            raise LogError(
+                f"{self.directory}: entry {len(self.tree)} is unreadable: {error}"
+            ) from None
+        if entry.seq != len(self.tree) or entry.prev_hash != self._last_hash:
+            raise LogError(
+                f"{self.directory}: entry {len(self.tree)} does not chain to its predecessor; "
+                "run `materialabs ledger verify`"
+            )
+        self._record_appended(entry, offset, record)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.tree)
+
+    @property
+    def size(self) -> int:
+        return len(self.tree)
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.tree.root()
+
+    @property
+    def registry(self) -> dict[bytes, KeyRecord]:
+        return self.state.registry.keys
+
+    def get(self, seq: int) -> Entry:
+        if not 0 <= seq < len(self.tree):
+            raise IndexError(f"entry {seq} does not exist (ledger has {len(self.tree)} entries)")
+        with open(self.directory / LOG_NAME, "rb") as stream:
+            stream.seek(self._offsets[seq])
+            length = int.from_bytes(stream.read(4), "big")
+            return decode_record(stream.read(length))
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        stop = len(self.tree) if stop is None else min(stop, len(self.tree))
+        stream, reader, _ = open_frames(self.directory / LOG_NAME)
+        with stream:
+            for frame in reader:
+                if frame.index >= stop:
+                    return
+                if frame.index >= start:
+                    yield decode_record(frame.record)
+
+    def find(self, cid: str) -> Entry | None:
+        """The latest entry naming ``cid``, or None."""
+        seqs = self._by_cid.get(cid)
+        return self.get(seqs[-1]) if seqs else None
+
+    def find_all(self, cid: str) -> list[Entry]:
+        return [self.get(seq) for seq in self._by_cid.get(cid, [])]
+
+    def find_payload(self, payload: bytes) -> Entry | None:
+        """The entry that carries exactly this signed payload, or None."""
+        seq = self.state.seen_payloads.get(sha256(payload))
+        return None if seq is None else self.get(seq)
+
+    def key_record(self, public: bytes) -> KeyRecord | None:
+        return self.state.registry.lookup(public)
+
+    @property
+    def checkpoints(self) -> list[SignedTreeHead]:
+        return list(self._checkpoints)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def append_signed(
+        self,
+        kind: str,
+        cid: str,
+        metadata: dict[str, Any] | None,
+        payload: bytes,
+        signer_public: bytes,
+        signature: bytes,
+    ) -> Entry:
+        """Append an entry a submitter signed; raise LedgerRefusal (with a reason) if not allowed.
+
+        For key entries ``metadata`` may be None: it is read from the admin-signed payload.
+        The entry is on disk (fsync) when this returns, unless inside ``batch()``.
+        """
+        with self._mutex:
+            writer_key = self._writer_key()
+            metadata = _metadata_for(kind, metadata, payload)
+            seq = len(self.tree)
+            reason = self.state.refusal(seq, kind, cid, metadata, payload, signer_public)
+            if reason is None and not signature_is_valid(signer_public, signature, payload):
+                reason = "submitter signature does not verify over the payload with the given key"
+            if reason is not None:
+                raise LedgerRefusal(reason)
+            entry = self._write(writer_key, kind, cid, metadata, payload, signer_public, signature)
+            if self.checkpoint_every and self._since_checkpoint >= self.checkpoint_every:
+                self.checkpoint()
+            return entry
+
+    def register_key(
+        self, admin_key: Ed25519PrivateKey, lab: str, public_key: bytes, role: str = ROLE_LAB
+    ) -> Entry:
+        payload = key_registration_payload(lab, public_key, role)
+        return self.append_signed(
+            KIND_KEY_REGISTERED, "", None, payload, public_bytes(admin_key), admin_key.sign(payload)
+        )
+
+    def revoke_key(
+        self, admin_key: Ed25519PrivateKey, public_key: bytes, reason: str = ""
+    ) -> Entry:
+        payload = key_revocation_payload(public_key, reason)
+        return self.append_signed(
+            KIND_KEY_REVOKED, "", None, payload, public_bytes(admin_key), admin_key.sign(payload)
+        )
+
+    def checkpoint(self) -> Entry:
+        """Sign the tree head over every entry so far and append it as a checkpoint entry."""
+        with self._mutex:
+            key = self._writer_key()
+            size = len(self.tree)
+            head = sign_tree_head(key, size, self.tree.root(), max(now_us(), self._last_timestamp))
+            entry = self._write(
+                key,
+                KIND_CHECKPOINT,
+                "",
+                checkpoint_metadata(head),
+                head.message(),
+                self.ledger_public,
+                head.signature,
+            )
+            _write_json_atomically(self.directory / HEAD_NAME, head.to_json())
+            return entry
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: appends inside are fsynced once, when the block ends."""
+        with self._mutex:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if self._batch_depth == 0 and self._log is not None:
+                    self._log.sync()
+
+    def _writer_key(self) -> Ed25519PrivateKey:
+        if self._log is None or self._key is None:
+            raise LogError(f"{self.directory} is open read-only; appends need the writer")
+        return self._key
+
+    def _write(
+        self,
+        key: Ed25519PrivateKey,
+        kind: str,
+        cid: str,
+        metadata: dict[str, Any],
+        payload: bytes,
+        signer_public: bytes,
+        signature: bytes,
+    ) -> Entry:
+        assert self._log is not None
+        draft = Entry(
+            seq=len(self.tree),
+            prev_hash=self._last_hash,
+            kind=kind,
+            cid=cid,
+            metadata=metadata,
+            timestamp_us=max(now_us(), self._last_timestamp),
+            submitter_public=signer_public,
+            payload=payload,
+            submitter_signature=signature,
+        )
+        try:
+            body = encode_body(draft)
+        except (EncodingError, ValueError, TypeError) as error:
+            raise LedgerRefusal(f"entry cannot be encoded: {error}") from None
+        record = body + key.sign(body)
+        offset = self._log.append(record, sync=self._batch_depth == 0)
+        entry = decode_record(record)
+        self._record_appended(entry, offset, record)
+        return entry
+
+    def _record_appended(self, entry: Entry, offset: int, record: bytes) -> None:
+        self.state.apply(entry.seq, entry.kind, entry.metadata, entry.payload)
+        self.tree.append_leaf_hash(leaf_hash(record))
+        self._offsets.append(offset)
+        self._last_hash = sha256(record)
+        self._last_timestamp = entry.timestamp_us
+        if entry.cid:
+            self._by_cid.setdefault(entry.cid, []).append(entry.seq)
+        if entry.kind == KIND_CHECKPOINT:
+            self._checkpoints.append(
+                SignedTreeHead(
+                    entry.metadata["tree_size"],
+                    bytes.fromhex(entry.metadata["root_hash"]),
+                    entry.metadata["timestamp_us"],
+                    entry.submitter_signature,
+                )
+            )
+            self._since_checkpoint = 0
+        else:
+            self._since_checkpoint += 1
+
+    # --- proofs ------------------------------------------------------------------------------
+
+    def tree_head(self, size: int | None = None) -> SignedTreeHead:
+        """A signed head for ``size`` (default: now): freshly signed, or a stored checkpoint."""
+        size = len(self.tree) if size is None else size
+        if self._key is not None:
+            return sign_tree_head(self._key, size, self.tree.root(size), now_us())
+        for head in self._checkpoints:
+            if head.tree_size == size:
+                return head
+        raise LogError(f"no signed tree head for size {size} and no ledger key to sign one")
+
+    def _head_covering(self, seq: int) -> SignedTreeHead:
+        if self._key is not None:
+            return self.tree_head()
+        for head in reversed(self._checkpoints):
+            if head.tree_size > seq:
+                return head
+        raise LogError(
+            f"entry {seq} is not yet covered by a checkpoint and this ledger was opened "
+            "without its key; run `materialabs ledger checkpoint` or use the writer"
+        )
+
+    def resolve(self, seq_or_cid: int | str) -> int:
+        if isinstance(seq_or_cid, int) or (isinstance(seq_or_cid, str) and seq_or_cid.isdigit()):
+            seq = int(seq_or_cid)
+            if not 0 <= seq < len(self.tree):
+                raise LookupError(f"entry {seq} does not exist ({len(self.tree)} entries)")
+            return seq
+        seqs = self._by_cid.get(seq_or_cid)
+        if not seqs:
+            raise LookupError(f"no entry names CID {seq_or_cid}")
+        return seqs[-1]
+
+    def prove_inclusion(self, seq_or_cid: int | str) -> InclusionReceipt:
+        seq = self.resolve(seq_or_cid)
+        head = self._head_covering(seq)
+        path = self.tree.inclusion_proof(seq, head.tree_size)
+        return InclusionReceipt(self.get(seq), seq, path, head)
+
+    def prove_consistency(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        new_size = len(self.tree) if new_size is None else new_size
+        if not 0 <= old_size <= new_size <= len(self.tree):
+            raise LookupError(
+                f"need 0 <= OLD <= NEW <= {len(self.tree)} (got OLD={old_size}, NEW={new_size})"
+            )
+        proof = self.tree.consistency_proof(old_size, new_size)
+        return ConsistencyProof(self.tree_head(old_size), self.tree_head(new_size), proof)
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export(self, out: str | Path) -> SignedTreeHead:
+        """Write every entry plus a closing signed tree head: all an auditor needs."""
+        with self._mutex:
+            size = len(self.tree)
+            head = self.tree_head(size)
+            end = (self._log.size if self._log else None) or _end_of_entry(self, size)
+        out = Path(out)
+        tmp = out.with_name(out.name + ".part")
+        with open(self.directory / LOG_NAME, "rb") as source, open(tmp, "wb") as sink:
+            sink.write(EXPORT_MAGIC)
+            source.seek(8)
+            remaining = end - 8
+            while remaining > 0:
+                chunk = source.read(min(remaining, 1 << 20))
+                if not chunk:
+                    raise LogError(f"{self.directory / LOG_NAME} shrank while exporting")
+                sink.write(chunk)
+                remaining -= len(chunk)
+            sink.write(encode_frame(head.to_record()))
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(tmp, out)
+        return head
+
+
+def _end_of_entry(ledger: Ledger, size: int) -> int:
+    if size == 0:
+        return 8
+    with open(ledger.directory / LOG_NAME, "rb") as stream:
+        stream.seek(ledger._offsets[size - 1])
+        length = int.from_bytes(stream.read(4), "big")
+    return ledger._offsets[size - 1] + 4 + length + 4
+
+
+def _metadata_for(kind: str, metadata: dict[str, Any] | None, payload: bytes) -> dict[str, Any]:
+    if kind in KEY_KINDS and metadata is None:
+        try:
+            statement = parse_canonical_object(payload, f"{kind} payload")
+        except EncodingError as error:
+            raise LedgerRefusal(str(error)) from None
+        statement.pop("kind", None)
+        return statement
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise LedgerRefusal(f"metadata must be a JSON object, got {type(metadata).__name__}")
+    return metadata
+
+
+def _write_json_atomically(path: Path, value: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def init_ledger(
+    directory: str | Path,
+    *,
+    passphrase: bytes | None = None,
+    admin_dir: str | Path | None = None,
+    admin_passphrase: bytes | None = None,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+) -> tuple[Ledger, Path]:
+    """Make the ledger key, the admin key and the ledger; return (ledger, admin key path)."""
+    directory = Path(directory)
+    if (directory / LOG_NAME).exists():
+        raise LogError(f"{directory} already holds a ledger")
+    ledger_key = Ed25519PrivateKey.generate()
+    admin_key = Ed25519PrivateKey.generate()
+    admin_dir = Path(admin_dir) if admin_dir else directory
+    admin_path = admin_dir / "admin.key"
+    write_private_key(ledger_key, directory / KEY_NAME, passphrase)
+    write_private_key(admin_key, admin_path, admin_passphrase)
+    write_public_key(public_bytes(admin_key), admin_dir / "admin.pub")
+    ledger = Ledger.create(
+        directory, ledger_key, public_bytes(admin_key), checkpoint_every=checkpoint_every
+    )
+    return ledger, admin_path
+
+
+__all__ = [
+    "ConsistencyProof",
+    "InclusionReceipt",
+    "Ledger",
+    "LedgerRefusal",
+    "init_ledger",
+]

@@ -1,0 +1,167 @@
+"""The rules an entry must satisfy, shared by the writer (refuse) and the auditor (flag).
+
+``LedgerState`` replays entries in order: key registry, replay set, chain head. Both
+``Ledger.append_signed`` and ``verify_export`` call ``refusal`` before accepting an entry
+and ``apply`` after, so the writer can never accept what the auditor would reject.
+Signatures are checked separately (the auditor checks them in parallel).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.checkpoints import checkpoint_metadata, parse_tree_head_message
+from ledger.entries import (
+    KEY_KINDS,
+    KIND_CHECKPOINT,
+    KIND_KEY_REGISTERED,
+    KIND_KEY_REVOKED,
+    KINDS,
+    UPLOAD_KINDS,
+    EncodingError,
+    canonical_json,
+    sha256,
+)
+from ledger.keys import ROLE_ADMIN, ROLE_LAB, Registry
+
+
+class LedgerRefusal(Exception):
+    """An append the ledger will not accept; ``reason`` says why in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class LedgerState:
+    ledger_public: bytes
+    registry: Registry = field(default_factory=Registry)
+    seen_payloads: dict[bytes, int] = field(default_factory=dict)  # payload hash -> seq
+
+    def refusal(
+        self,
+        seq: int,
+        kind: str,
+        cid: str,
+        metadata: dict[str, Any],
+        payload: bytes,
+        submitter: bytes,
+    ) -> str | None:
+        """Why this entry may not stand at ``seq`` (signatures aside), or None."""
+        if kind not in KINDS:
+            return f"kind {kind!r} is not one of {', '.join(KINDS)}"
+        if seq == 0:
+            return _genesis_refusal(kind, metadata, payload, submitter, self.ledger_public)
+        if kind == KIND_CHECKPOINT:
+            return _checkpoint_refusal(seq, cid, metadata, payload, submitter, self.ledger_public)
+        if sha256(payload) in self.seen_payloads:
+            return "replayed upload: this exact signed payload is already in the ledger"
+        if kind in KEY_KINDS:
+            reason = self.registry.admin_refusal(submitter, seq)
+            return reason or self._key_entry_refusal(kind, cid, metadata, payload)
+        return self.registry.upload_refusal(submitter, seq) or _upload_refusal(kind, cid, payload)
+
+    def _key_entry_refusal(
+        self, kind: str, cid: str, metadata: dict[str, Any], payload: bytes
+    ) -> str | None:
+        if cid:
+            return f"{kind} entries carry no CID (got {cid!r})"
+        reason = key_payload_mismatch(kind, metadata, payload)
+        if reason:
+            return reason
+        public = bytes.fromhex(metadata["public_key"])
+        record = self.registry.lookup(public)
+        if kind == KIND_KEY_REGISTERED:
+            if record is not None:
+                return f"key {public.hex()[:16]}... is already registered (lab {record.lab!r})"
+            return None
+        if record is None:
+            return f"cannot revoke key {public.hex()[:16]}...: it was never registered"
+        if record.revoked_seq is not None:
+            return f"key {public.hex()[:16]}... was already revoked at entry {record.revoked_seq}"
+        return None
+
+    def apply(self, seq: int, kind: str, metadata: dict[str, Any], payload: bytes) -> None:
+        if kind == KIND_CHECKPOINT:
+            return
+        self.seen_payloads[sha256(payload)] = seq
+        if kind == KIND_KEY_REGISTERED:
+            public = bytes.fromhex(metadata["public_key"])
+            self.registry.register(public, metadata["lab"], metadata["role"], seq)
+        elif kind == KIND_KEY_REVOKED:
+            self.registry.revoke(bytes.fromhex(metadata["public_key"]), seq, metadata["reason"])
+
+
+def key_payload_mismatch(kind: str, metadata: dict[str, Any], payload: bytes) -> str | None:
+    """Key entries: the payload is canonical JSON of {kind, **metadata}, nothing else."""
+    if canonical_json({**metadata, "kind": kind}) != payload:
+        return f"{kind} payload must equal the canonical JSON of the metadata plus its kind"
+    try:
+        public = bytes.fromhex(str(metadata.get("public_key", "")))
+    except ValueError:
+        public = b""
+    if len(public) != 32:
+        return f"{kind} metadata.public_key must be 64 hex digits"
+    if kind == KIND_KEY_REGISTERED:
+        if set(metadata) != {"lab", "public_key", "role"}:
+            return "key_registered metadata must hold exactly lab, public_key, role"
+        if not isinstance(metadata["lab"], str) or not metadata["lab"]:
+            return "key_registered metadata.lab must be a non-empty string"
+        if metadata["role"] not in (ROLE_LAB, ROLE_ADMIN):
+            return f"key_registered metadata.role must be {ROLE_LAB!r} or {ROLE_ADMIN!r}"
+    elif set(metadata) != {"public_key", "reason"} or not isinstance(metadata["reason"], str):
+        return "key_revoked metadata must hold exactly public_key and reason (a string)"
+    return None
+
+
+def _genesis_refusal(
+    kind: str, metadata: dict[str, Any], payload: bytes, submitter: bytes, ledger_public: bytes
+) -> str | None:
+    if kind != KIND_KEY_REGISTERED or metadata.get("role") != ROLE_ADMIN:
+        return "entry 0 must register the admin key (kind key_registered, role admin)"
+    if submitter != ledger_public:
+        return "entry 0 must be submitted by the ledger key itself"
+    return key_payload_mismatch(kind, metadata, payload)
+
+
+def _checkpoint_refusal(
+    seq: int, cid: str, metadata: dict[str, Any], payload: bytes, submitter: bytes, ledger: bytes
+) -> str | None:
+    if submitter != ledger:
+        return "checkpoint entries must be signed by the ledger key"
+    try:
+        size, root, ts = parse_tree_head_message(payload)
+    except EncodingError as error:
+        return f"checkpoint payload: {error}"
+    if size != seq:
+        return f"checkpoint at entry {seq} covers {size} entries; it must cover exactly {seq}"
+    expected = {"tree_size": size, "root_hash": root.hex(), "timestamp_us": ts}
+    if metadata != expected:
+        return "checkpoint metadata does not match its signed tree head payload"
+    return None
+
+
+def _upload_refusal(kind: str, cid: str, payload: bytes) -> str | None:
+    if kind not in UPLOAD_KINDS:
+        return f"kind {kind!r} cannot be uploaded"
+    if not cid:
+        return f"{kind} entries need a CID"
+    # A payload that names a CID or kind must name this entry's: a lab's signature
+    # over one upload cannot be attached to another CID.
+    if payload[:1] == b"{":
+        try:
+            statement = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if isinstance(statement, dict):
+            if "cid" in statement and statement["cid"] != cid:
+                return f"signed payload names CID {statement['cid']!r}, entry has {cid!r}"
+            if "kind" in statement and statement["kind"] != kind:
+                return f"signed payload names kind {statement['kind']!r}, entry has {kind!r}"
+    return None
+
+
+__all__ = ["LedgerRefusal", "LedgerState", "checkpoint_metadata", "key_payload_mismatch"]

@@ -1,0 +1,493 @@
+"""`materialabs ledger ...`: create, audit, prove and export the signed ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from materialabs.cli import UserError
+
+DEFAULT_LEDGER = os.environ.get("MATERIALABS_LEDGER", ".materialabs/ledger")
+
+DESCRIPTION = """\
+The ledger records every dataset, model and key change as a signed, hash-chained
+entry that is also a leaf of an RFC 6962 Merkle tree. An auditor needs only an
+export and the ledger's public key (ledger.pub, 64 hex digits).
+
+examples:
+  materialabs ledger init --ledger ./ledger            # ledger key + admin key + entry 0
+  materialabs ledger export audit.export --ledger ./ledger
+  materialabs ledger verify audit.export --ledger-key ledger.pub
+  materialabs ledger verify audit.export --ledger-key ledger.pub --content --store local:./store
+  materialabs ledger prove bafkrei... --out receipt.json
+  materialabs ledger verify-proof receipt.json --ledger-key ledger.pub
+  materialabs ledger consistency 1000 2000 --out proof.json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ledger",
+        help="create, audit, prove and export the signed ledger",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
+    _init(commands)
+    _verify(commands)
+    _show(commands)
+    _prove(commands)
+    _verify_proof(commands)
+    _consistency(commands)
+    _checkpoint(commands)
+    _export(commands)
+
+
+def _sub(commands: argparse._SubParsersAction, name: str, help_: str, example: str):
+    return commands.add_parser(
+        name,
+        help=help_,
+        description=f"{help_}.\n\nexample:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        default=DEFAULT_LEDGER,
+        help=f"ledger directory (default $MATERIALABS_LEDGER or {DEFAULT_LEDGER})",
+    )
+    parser.add_argument(
+        "--passphrase-file", help="file holding the ledger key's passphrase, if it has one"
+    )
+
+
+# --- init ---------------------------------------------------------------------------------
+
+
+def _init(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "init",
+        "create a ledger, its Ed25519 key and an admin key",
+        "materialabs ledger init --ledger ./ledger --admin-out ~/admin-keys",
+    )
+    _ledger_option(p)
+    p.add_argument("--admin-out", help="where admin.key/admin.pub go (default: the ledger dir)")
+    p.add_argument("--admin-passphrase-file", help="passphrase for the admin key")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        metavar="K",
+        help="write a signed tree head every K entries (default 1000)",
+    )
+    p.set_defaults(func=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ledger import init_ledger
+    from ledger.keys import KeyFileError, read_passphrase_file
+    from ledger.log import LogError
+
+    try:
+        ledger, admin_path = init_ledger(
+            args.ledger,
+            passphrase=read_passphrase_file(args.passphrase_file),
+            admin_dir=args.admin_out,
+            admin_passphrase=read_passphrase_file(args.admin_passphrase_file),
+            checkpoint_every=args.checkpoint_every,
+        )
+    except (LogError, KeyFileError, FileExistsError) as error:
+        raise UserError(str(error)) from None
+    with ledger:
+        print(f"ledger      {ledger.directory}")
+        print(f"ledger key  {ledger.directory / 'ledger.key'} (keep private)")
+        print(f"public key  {ledger.ledger_public.hex()}  (give this to auditors)")
+        print(f"admin key   {admin_path} (registers and revokes lab keys; keep offline)")
+    return 0
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+def _verify(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "verify",
+        "audit an export or ledger: chain, signatures, key validity, tree heads, content",
+        "materialabs ledger verify audit.export --ledger-key ledger.pub --content "
+        "--store local:./store",
+    )
+    p.add_argument("source", nargs="?", help="export file or ledger directory (default --ledger)")
+    p.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory if no SOURCE")
+    p.add_argument(
+        "--ledger-key",
+        help="ledger public key: .pub file or 64 hex digits "
+        "(default: ledger.pub next to a ledger directory)",
+    )
+    p.add_argument("--content", action="store_true", help="re-fetch and re-hash every CID")
+    p.add_argument(
+        "--store", help="content store URL for --content (e.g. local:DIR, http://127.0.0.1:5001)"
+    )
+    p.add_argument(
+        "--all-signatures",
+        action="store_true",
+        help="also check each entry's own ledger signature where a signed tree "
+        "head already covers it (about twice as slow)",
+    )
+    p.add_argument(
+        "--tree-head",
+        help="a tree head JSON you trust (e.g. from a receipt): the export must extend it",
+    )
+    p.add_argument("--workers", type=int, help="signature-checking processes (default: CPUs)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ledger.checkpoints import SignedTreeHead
+    from ledger.verify import verify_file
+
+    source = Path(args.source or args.ledger)
+    if not source.exists():
+        raise UserError(f"{source} does not exist (give an export file or ledger directory)")
+    ledger_public = _ledger_public(args.ledger_key, source)
+    store = None
+    if args.content:
+        if not args.store:
+            raise UserError("--content needs --store URL (where to re-fetch each CID)")
+        store = _open_store(args.store)
+    trusted = None
+    if args.tree_head:
+        document = _read_json(args.tree_head)
+        trusted = SignedTreeHead.from_json(document.get("tree_head", document), args.tree_head)
+    report = verify_file(
+        source,
+        ledger_public,
+        store,
+        all_signatures=args.all_signatures,
+        trusted_head=trusted,
+        workers=args.workers,
+        progress=True,
+    )
+    if args.json:
+        print(json.dumps(report.summary(), indent=2))
+    elif report.ok:
+        print(
+            f"OK: {report.entries} entries verified in {report.seconds:.1f} s; "
+            f"root {report.root_hash.hex()}"
+        )
+        print(
+            f"    {report.submitter_signatures} submitter signatures, "
+            f"{report.checkpoints_verified} checkpoints, {report.ledger_signatures} entry "
+            f"ledger signatures, {report.content_checked} CIDs re-fetched"
+        )
+    else:
+        print(f"FAILED at entry {report.first_bad_seq}: {report.reason}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _open_store(url: str) -> Any:
+    try:
+        from materialabs.store import open_store
+    except ImportError as error:
+        raise UserError(f"the content store is not available in this build: {error}") from None
+    try:
+        return open_store(url)
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot open store {url}: {error}") from None
+
+
+def _ledger_public(option: str | None, source: Path) -> bytes:
+    from ledger.keys import KeyFileError, read_public_key
+
+    candidate = option
+    if candidate is None and source.is_dir() and (source / "ledger.pub").exists():
+        candidate = str(source / "ledger.pub")
+    if candidate is None:
+        raise UserError("give the ledger's public key with --ledger-key (file or 64 hex digits)")
+    try:
+        return read_public_key(candidate)
+    except KeyFileError as error:
+        raise UserError(str(error)) from None
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot read JSON from {path}: {error}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return value
+
+
+# --- show ---------------------------------------------------------------------------------
+
+
+def _show(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "show",
+        "print entries of a ledger or export",
+        "materialabs ledger show --last 5   |   materialabs ledger show audit.export --cid bafk...",
+    )
+    p.add_argument("source", nargs="?", help="export file or ledger directory (default --ledger)")
+    p.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory if no SOURCE")
+    p.add_argument("--seq", type=int, help="only this entry")
+    p.add_argument("--cid", help="only entries naming this CID")
+    p.add_argument("--kind", help="only entries of this kind")
+    p.add_argument("--last", type=int, help="only the last N entries")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_show)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ledger.checkpoints import STH_MAGIC
+    from ledger.entries import EncodingError, decode_record
+    from ledger.log import LogError
+    from ledger.verify import iter_file_records
+
+    source = Path(args.source or args.ledger)
+    path = source / "ledger.log" if source.is_dir() else source
+    try:
+        items, _ = iter_file_records(path)
+    except (LogError, OSError) as error:
+        raise UserError(str(error)) from None
+    # With --last only a window is kept; otherwise entries stream out as they are read.
+    kept: deque[Any] = deque(maxlen=args.last) if args.last else deque()
+    position = 0
+    for item in items:
+        if not isinstance(item, bytes):
+            print(f"(stopped at unreadable frame {item.index}: {item.reason})", file=sys.stderr)
+            break
+        if item[:4] == STH_MAGIC:
+            continue
+        try:
+            entry = decode_record(item)
+        except EncodingError as error:
+            print(f"(stopped at malformed entry {position}: {error})", file=sys.stderr)
+            break
+        position += 1
+        if _wanted(entry, args):
+            kept.append(entry)
+            if not args.last:
+                _print_entry(kept.popleft(), args.json)
+    for entry in kept:
+        _print_entry(entry, args.json)
+    return 0
+
+
+def _print_entry(entry: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(entry.summary(), sort_keys=True))
+        return
+    meta = json.dumps(entry.metadata, sort_keys=True)
+    print(
+        f"{entry.seq:>8}  {entry.kind:<14} {entry.cid or '-':<20} "
+        f"{_iso(entry.timestamp_us)}  by {entry.submitter_public.hex()[:12]}  {meta}"
+    )
+
+
+def _wanted(entry: Any, args: argparse.Namespace) -> bool:
+    return (
+        (args.seq is None or entry.seq == args.seq)
+        and (args.cid is None or entry.cid == args.cid)
+        and (args.kind is None or entry.kind == args.kind)
+    )
+
+
+def _iso(timestamp_us: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp_us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- proofs -------------------------------------------------------------------------------
+
+
+def _prove(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "prove",
+        "write an inclusion proof (receipt) for an entry, by CID or seq",
+        "materialabs ledger prove bafkreia... --out receipt.json",
+    )
+    p.add_argument("target", help="CID (latest entry naming it) or sequence number")
+    _ledger_option(p)
+    p.add_argument("--out", help="write the receipt here (default: stdout)")
+    p.set_defaults(func=cmd_prove)
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from ledger.log import LogError
+
+    ledger = _open_readonly(args)
+    try:
+        receipt = ledger.prove_inclusion(args.target)
+    except (LookupError, ValueError, LogError) as error:
+        raise UserError(str(error)) from None
+    _emit(receipt.to_json(), args.out)
+    print(
+        f"entry {receipt.leaf_index} is in the tree of size {receipt.tree_head.tree_size} "
+        f"({len(receipt.audit_path)} hashes)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _verify_proof(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "verify-proof",
+        "check an inclusion receipt or a consistency proof",
+        "materialabs ledger verify-proof receipt.json --ledger-key ledger.pub",
+    )
+    p.add_argument("proof", help="JSON written by `ledger prove` or `ledger consistency`")
+    p.add_argument("--ledger-key", required=True, help="ledger public key (.pub or hex)")
+    p.set_defaults(func=cmd_verify_proof)
+
+
+def cmd_verify_proof(args: argparse.Namespace) -> int:
+    from ledger.verify import check_consistency_document, check_inclusion_receipt
+
+    document = _read_json(args.proof)
+    ledger_public = _ledger_public(args.ledger_key, Path(args.proof))
+    kind = document.get("type")
+    if kind == "inclusion":
+        problem = check_inclusion_receipt(document, ledger_public)
+        what = (
+            f"entry {document.get('leaf_index')} is in the tree of size {document.get('tree_size')}"
+        )
+    elif kind == "consistency":
+        problem = check_consistency_document(document, ledger_public)
+        old, new = document["old_tree_head"]["tree_size"], document["new_tree_head"]["tree_size"]
+        what = f"the tree of size {new} extends the tree of size {old}"
+    else:
+        raise UserError(f"{args.proof}: type must be 'inclusion' or 'consistency', got {kind!r}")
+    if problem:
+        print(f"INVALID: {problem}", file=sys.stderr)
+        return 1
+    print(f"OK: {what}")
+    return 0
+
+
+def _consistency(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "consistency",
+        "prove the ledger at size NEW extends the ledger at size OLD",
+        "materialabs ledger consistency 1000 2000 --out proof.json",
+    )
+    p.add_argument("old", type=int, help="older tree size")
+    p.add_argument("new", type=int, nargs="?", help="newer tree size (default: now)")
+    _ledger_option(p)
+    p.add_argument("--out", help="write the proof here (default: stdout)")
+    p.set_defaults(func=cmd_consistency)
+
+
+def cmd_consistency(args: argparse.Namespace) -> int:
+    from ledger.log import LogError
+
+    ledger = _open_readonly(args)
+    try:
+        proof = ledger.prove_consistency(args.old, args.new)
+    except (LookupError, ValueError, LogError) as error:
+        raise UserError(str(error)) from None
+    _emit(proof.to_json(), args.out)
+    print(
+        f"{len(proof.proof)} hashes prove size {proof.new_head.tree_size} extends "
+        f"size {proof.old_head.tree_size}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _emit(document: dict[str, Any], out: str | None) -> None:
+    text = json.dumps(document, indent=2) + "\n"
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+# --- writer commands ----------------------------------------------------------------------
+
+
+def _checkpoint(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "checkpoint",
+        "sign the current tree head and append it as an entry",
+        "materialabs ledger checkpoint --ledger ./ledger",
+    )
+    _ledger_option(p)
+    p.set_defaults(func=cmd_checkpoint)
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    with open_writer(args.ledger, args.passphrase_file) as ledger:
+        entry = ledger.checkpoint()
+    print(json.dumps(entry.metadata, indent=2))
+    return 0
+
+
+def _export(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "export",
+        "write an export an auditor can verify with the public key alone",
+        "materialabs ledger export audit.export --ledger ./ledger",
+    )
+    p.add_argument("out", help="export file to write")
+    _ledger_option(p)
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ledger.log import LogError
+
+    ledger = _open_readonly(args)
+    try:
+        head = ledger.export(args.out)
+    except LogError as error:
+        raise UserError(
+            f"{error} (export signs a closing tree head: it needs the ledger key)"
+        ) from None
+    print(f"wrote {args.out}: {head.tree_size} entries, root {head.root_hash.hex()}")
+    return 0
+
+
+def open_writer(directory: str, passphrase_file: str | None):
+    """The single writer, for CLI commands that append (refused while a service holds it)."""
+    from ledger import Ledger
+    from ledger.keys import KeyFileError, read_passphrase_file
+    from ledger.log import LogError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            return Ledger.open(directory, passphrase=read_passphrase_file(passphrase_file))
+    except (LogError, KeyFileError) as error:
+        raise UserError(str(error)) from None
+
+
+def _open_readonly(args: argparse.Namespace):
+    from ledger import Ledger
+    from ledger.keys import KeyFileError, read_passphrase_file
+    from ledger.log import LogError
+
+    try:
+        return Ledger.open(
+            args.ledger, passphrase=read_passphrase_file(args.passphrase_file), readonly=True
+        )
+    except (LogError, KeyFileError) as error:
+        raise UserError(str(error)) from None
