@@ -1,0 +1,356 @@
+"""`materialabs subscribe`: stream promoted candidates, filtered, resuming where it left off."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from materialabs.cli import UserError
+
+TOPIC = "candidates.promoted"
+DEFAULT_GROUP = "subscriber"
+EMBEDDED_IDLE_EXIT_S = 0.5
+
+DESCRIPTION = f"""\
+Stream the candidates the platform promotes (DFT-confirmed, or predicted confidently)
+as a table or as JSON lines. Reading goes through a consumer group whose offsets are
+committed after each printed batch, so the next run with the same --group resumes
+after the last candidate it printed (a new group starts at the first candidate;
+--from-beginning re-reads everything).
+
+Filters (all must hold):
+  --elements Ti,O          the candidate contains every one of these elements
+  --system O-Sr-Ti         exactly this chemical system (any order)
+  --range band_gap_eV=1:3  a value of that property in [1, 3]; '1:' and ':3' are open
+                           (repeatable; names as in the values: band_gap_eV,
+                           formation_energy_per_atom_eV, ...)
+
+With $MATERIALABS_KAFKA set it follows the topic {TOPIC} on the broker until
+interrupted (or --idle-exit / --max); otherwise it reads the embedded bus at
+$MATERIALABS_HOME/bus, prints what was promoted since the last run and exits.
+
+examples:
+  materialabs subscribe --elements Ti,O --range band_gap_eV=1:3
+  materialabs subscribe --system O-Sr-Ti --format jsonl --group my-lab > promoted.jsonl
+  materialabs subscribe --from-beginning --max 10 --idle-exit 5
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "subscribe",
+        help="stream promoted candidates, filtered by chemistry or property",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--elements", help="comma-separated elements every candidate contains")
+    parser.add_argument("--system", help="exact chemical system, e.g. O-Sr-Ti")
+    parser.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
+                        help="property range, e.g. band_gap_eV=1:3 (repeatable)")
+    parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    parser.add_argument("--group", default=DEFAULT_GROUP,
+                        help=f"consumer group: where to resume (default {DEFAULT_GROUP})")
+    parser.add_argument("--from-beginning", action="store_true",
+                        help="start at the first promoted candidate, even for a known group")
+    parser.add_argument("--max", type=int, metavar="N", help="stop after N matching candidates")
+    parser.add_argument("--idle-exit", type=float, metavar="S",
+                        help="stop after S seconds without new events (default: never on "
+                             f"Kafka, {EMBEDDED_IDLE_EXIT_S} s on the embedded bus)")
+    parser.set_defaults(func=cmd_subscribe)
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+@dataclass
+class CandidateFilter:
+    elements: frozenset[str] = frozenset()
+    system: tuple[str, ...] | None = None
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def matches(self, payload: Mapping[str, Any]) -> bool:
+        present = set(str(payload.get("chemical_system", "")).split("-")) - {""}
+        if not present:
+            present = set(payload.get("crystal", {}).get("species", []))
+        if not self.elements <= present:
+            return False
+        if self.system is not None and tuple(sorted(present)) != self.system:
+            return False
+        return all(self._in_range(payload, name, low, high)
+                   for name, (low, high) in self.ranges.items())
+
+    @staticmethod
+    def _in_range(payload: Mapping[str, Any], name: str, low: float, high: float) -> bool:
+        for value in payload.get("values") or []:
+            if name in value_names(value) and low <= float(value["value"]) <= high:
+                return True
+        return False
+
+
+def value_names(value: Mapping[str, Any]) -> set[str]:
+    """Names a PropertyValue answers to: band_gap, band_gap_eV, formation_energy_per_atom_eV."""
+    name, unit = str(value.get("name", "")), str(value.get("unit", ""))
+    names = {name}
+    if unit:
+        names.add(f"{name}_{unit.replace('/', '_')}")
+        names.add(f"{name}_{unit.split('/')[0]}")  # eV/atom is written _eV in field names
+    return names
+
+
+def parse_filter(elements: str | None, system: str | None, ranges: Sequence[str]
+                 ) -> CandidateFilter:
+    from materialabs.records import ELEMENTS
+
+    wanted = frozenset(e.strip() for e in (elements or "").split(",") if e.strip())
+    chosen = tuple(sorted(e.strip() for e in system.split("-") if e.strip())) if system else None
+    for symbol in set(wanted) | set(chosen or ()):
+        if symbol not in ELEMENTS:
+            raise UserError(f"{symbol!r} is not an element symbol (e.g. Ti, O, Sr)")
+    return CandidateFilter(wanted, chosen, dict(parse_range(text) for text in ranges))
+
+
+def parse_range(text: str) -> tuple[str, tuple[float, float]]:
+    name, sep, bounds = text.partition("=")
+    low_text, colon, high_text = bounds.partition(":")
+    if not sep or not colon or not name.strip():
+        raise UserError(f"--range {text!r}: expected NAME=LOW:HIGH, e.g. band_gap_eV=1:3")
+    try:
+        low = float(low_text) if low_text.strip() else -math.inf
+        high = float(high_text) if high_text.strip() else math.inf
+    except ValueError:
+        raise UserError(f"--range {text!r}: LOW and HIGH must be numbers") from None
+    if math.isnan(low) or math.isnan(high) or low > high:
+        raise UserError(f"--range {text!r}: expected LOW <= HIGH")
+    return name.strip(), (low, high)
+
+
+# --- sources ------------------------------------------------------------------------------
+
+
+class Source(Protocol):
+    def poll(self, timeout_s: float) -> list[Any]: ...
+
+    def ready(self) -> bool:
+        """False while the consumer waits for its partitions."""
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedSource:
+    """The embedded bus: what the file-backed log holds when the command starts."""
+
+    def __init__(self, directory: Any, group: str, from_beginning: bool) -> None:
+        from materialabs.bus import BusError
+        from materialabs.bus.embedded import EmbeddedBus
+
+        try:
+            self.bus = EmbeddedBus(directory, lock_timeout_s=2)
+        except BusError as error:
+            raise UserError(f"{error}: a campaign is running in this home; subscribe after "
+                            "it ends, or run it with MATERIALABS_KAFKA to follow it live") \
+                from None
+        self.bus.create_topics([TOPIC])
+        if from_beginning:
+            rewind = self.bus.consumer(group, [TOPIC])
+            rewind.commit({(TOPIC, p): 0 for p in range(self.bus.partitions(TOPIC))})
+            rewind.close()
+        self.consumer = self.bus.consumer(group, [TOPIC])
+
+    def poll(self, timeout_s: float) -> list[Any]:
+        return self.consumer.poll(timeout_s)
+
+    def ready(self) -> bool:
+        return True
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        self.consumer.commit(offsets)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.bus.close()
+
+
+class KafkaSource:
+    """kafka-python consumer in a group; offsets committed only after printing."""
+
+    def __init__(self, bootstrap: str, group: str, from_beginning: bool) -> None:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        from materialabs.bus import BusError
+        from materialabs.bus.kafka import KafkaBus
+
+        try:
+            # Create the topic with the platform's partition count rather than let the
+            # subscription auto-create it with the broker's default.
+            admin = KafkaBus(bootstrap)
+            admin.create_topics([TOPIC])
+            admin.close()
+        except BusError as error:
+            raise UserError(f"cannot reach Kafka at {bootstrap}: {error}") from None
+        try:
+            self.consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                auto_offset_reset="earliest", client_id=f"materialabs-subscribe-{group}",
+                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+        except KafkaError as error:
+            raise UserError(f"cannot reach Kafka at {bootstrap}: {error}") from None
+        self.consumer.subscribe([TOPIC])
+        self._rewind = from_beginning
+
+    def poll(self, timeout_s: float) -> list[Any]:
+        from materialabs.bus.port import Record
+
+        batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=500)
+        if self._rewind and self.consumer.assignment():
+            self._rewind = False
+            self.consumer.seek_to_beginning()
+            batches = {}  # anything fetched before the seek is read again after it
+        return [Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"")
+                for tp, messages in batches.items() for m in messages]
+
+    def ready(self) -> bool:
+        return bool(self.consumer.assignment()) and not self._rewind
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        if offsets:
+            self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                                  for (t, p), o in offsets.items()})
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+def open_source(group: str, from_beginning: bool) -> tuple[Source, bool]:
+    """The source and whether it is live (Kafka) or a snapshot (embedded)."""
+    from materialabs import config
+
+    bootstrap = config.kafka_bootstrap()
+    if bootstrap:
+        return KafkaSource(bootstrap, group, from_beginning), True
+    return EmbeddedSource(config.home() / "bus", group, from_beginning), False
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+def stream(source: Source, keep: CandidateFilter, idle_exit_s: float | None,
+           limit: int | None) -> Iterator[dict[str, Any]]:
+    """Yield matching candidates; commit each batch once its matches were consumed."""
+    from materialabs.events import DecodeError, decode
+
+    seen: set[str] = set()
+    shown = 0
+    last_activity = time.monotonic()
+    while limit is None or shown < limit:
+        records = source.poll(0.5)
+        if not records:
+            if not source.ready():  # still joining the group: not idle yet
+                last_activity = time.monotonic()
+            elif idle_exit_s is not None and time.monotonic() - last_activity >= idle_exit_s:
+                return
+            continue
+        last_activity = time.monotonic()
+        done: dict[tuple[str, int], int] = {}
+        for record in records:
+            done[(record.topic, record.partition)] = record.offset + 1
+            try:
+                event = decode(record.value)
+            except DecodeError as error:
+                print(f"skipping undecodable record {record.topic}[{record.partition}]@"
+                      f"{record.offset}: {error}", file=sys.stderr)
+                continue
+            if event.type != "CandidatePromoted" or event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+            if keep.matches(event.payload):
+                shown += 1
+                yield event.payload
+                if limit is not None and shown >= limit:
+                    break
+        # Commit only what was consumed: with --max the rest is read next time.
+        source.commit(done)
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    keep = parse_filter(args.elements, args.system, args.range)
+    if args.max is not None and args.max < 1:
+        raise UserError("--max must be at least 1")
+    source, live = open_source(args.group, args.from_beginning)
+    idle_exit = args.idle_exit if args.idle_exit is not None else (
+        None if live else EMBEDDED_IDLE_EXIT_S)
+    printer = TablePrinter() if args.format == "table" else None
+    count = 0
+    try:
+        for payload in stream(source, keep, idle_exit, args.max):
+            count += 1
+            if printer is not None:
+                printer.row(payload)
+            else:
+                print(json.dumps(jsonl_record(payload), sort_keys=True), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close()
+    if printer is not None:
+        print(f"{count} candidate(s)", file=sys.stderr)
+    return 0
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def jsonl_record(payload: Mapping[str, Any]) -> dict[str, Any]:
+    when = payload.get("occurred_at")
+    return {
+        "candidate_id": payload["candidate_id"],
+        "reduced_formula": payload["reduced_formula"],
+        "chemical_system": payload["chemical_system"],
+        "reason": payload["reason"],
+        "values": [dict(v) for v in payload.get("values") or []],
+        "model_cid": payload.get("model_cid"),
+        "campaign_id": payload.get("campaign_id"),
+        "occurred_at": when.isoformat() if isinstance(when, datetime) else when,
+        "crystal": payload["crystal"],
+    }
+
+
+def format_values(values: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for v in values:
+        sigma = f"±{v['sigma']:.2g}" if v.get("sigma") is not None else ""
+        parts.append(f"{v['name']}={v['value']:.3g}{sigma} {v['unit']} ({v['source']})")
+    return "; ".join(parts)
+
+
+class TablePrinter:
+    COLUMNS = (("time", 19), ("formula", 14), ("system", 14), ("reason", 21),
+               ("candidate", 12), ("values", 0))
+
+    def __init__(self) -> None:
+        self._header_done = False
+
+    def _line(self, cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if w else c for c, (_, w) in zip(cells, self.COLUMNS,
+                                                                     strict=True)).rstrip()
+
+    def row(self, payload: Mapping[str, Any]) -> None:
+        if not self._header_done:
+            print(self._line([name for name, _ in self.COLUMNS]))
+            self._header_done = True
+        when = payload.get("occurred_at")
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S") if isinstance(when, datetime) else str(when)
+        print(self._line([stamp, str(payload["reduced_formula"]), str(payload["chemical_system"]),
+                          str(payload["reason"]), str(payload["candidate_id"])[:12],
+                          format_values(payload.get("values") or [])]), flush=True)

@@ -1,0 +1,336 @@
+"""`materialabs upload`: validate, sign, store and submit a lab's structures and properties."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from materialabs.cli import UserError
+
+DESCRIPTION = """\
+Upload a lab's crystal structures with measured or computed properties. Every record is
+checked first (parsable structure, known elements, no overlapping atoms, finite values in
+plausible ranges, units named in the column headers); if anything is wrong, every reason
+is printed file by file and nothing is submitted (exit status 2). Otherwise the dataset
+and a manifest signed with the lab's key are stored by CID and submitted; once the
+ledger has recorded the dataset, the receipt (ledger entry, CIDs, inclusion proof) is
+printed and written as JSON that `materialabs ledger verify-proof` checks.
+
+Inputs: CIF files or folders of them, POSCAR/CONTCAR/*.vasp, extxyz (properties in the
+frame info, e.g. band_gap_eV=1.2), pymatgen Structure JSON (properties next to the
+structure), or CSV with a 'cif' column (CIF text) or 'cif_file' column (path) plus one
+column per property, unit last: formation_energy_per_atom_eV (eV/atom), band_gap_eV,
+e_above_hull_eV, total_energy_eV, bulk_modulus_GPa, shear_modulus_GPa, ...
+
+Without $MATERIALABS_KAFKA the command runs the ingest and ledger services itself over
+the embedded bus ($MATERIALABS_HOME/bus); with it, it publishes to the broker and waits
+for the ingest service's answer.
+
+examples:
+  materialabs upload results.csv --key keys/cambridge-xtal.key --lab cambridge-xtal --method PBE
+  materialabs upload cifs/ extra.extxyz --key keys/lab.key --passphrase-file pass.txt \\
+      --lab cambridge-xtal --method experiment --receipt receipt.json
+  materialabs upload gaps.csv --units band_gap=eV --key keys/lab.key --lab x --method HSE06
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "upload",
+        help="validate, sign and submit a lab's structures with properties; print the receipt",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="files or folders to upload")
+    parser.add_argument("--key", required=True, help="the lab's private key (from `keys new`)")
+    parser.add_argument("--passphrase-file", help="passphrase of the key, if it has one")
+    parser.add_argument("--lab", required=True, help="lab name the key is registered to")
+    parser.add_argument("--method", required=True,
+                        help="'experiment' or the DFT functional (PBE, PBEsol, SCAN, HSE06, ...)")
+    parser.add_argument("--units", metavar="NAME=UNIT,...",
+                        help="units of property columns whose names state none, "
+                             "e.g. band_gap=eV,formation_energy_per_atom=eV/atom")
+    parser.add_argument("--ledger", help="ledger directory (default $MATERIALABS_LEDGER or "
+                                         "$MATERIALABS_HOME/ledger)")
+    parser.add_argument("--receipt", help="write the receipt JSON here (default "
+                                          "$MATERIALABS_HOME/receipts/UPLOAD_ID.json)")
+    parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                        help="seconds to wait for the outcome (default 120)")
+    parser.add_argument("--check", action="store_true",
+                        help="only validate: report problems, submit nothing")
+    parser.set_defaults(func=cmd_upload)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from materialabs.records import parse_units_option, validate_records
+    from materialabs.upload import normalise_method
+
+    try:
+        method = normalise_method(args.method)
+        declared = parse_units_option(args.units)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    result = read_with_progress([Path(f) for f in args.files], declared)
+    problems = result.problems + validate_records(result.records)
+    if not problems and not result.records:
+        raise UserError("no records found in the given files")
+    if problems:
+        print_problems(problems, len(result.files))
+        return 2
+    print(f"checked {len(result.records)} records in {len(result.files)} files: all valid")
+    if args.check:
+        return 0
+    key = _read_key(args.key, args.passphrase_file)
+    outcome = submit(key, args.lab, method, result, ledger_dir(args.ledger), args.timeout)
+    return report(outcome, args.receipt)
+
+
+def read_with_progress(paths: list[Path], declared: dict[str, str]) -> Any:
+    from materialabs.upload_files import ReadResult, expand_paths, read_lab_file
+
+    files, problems = expand_paths(paths)
+    result = ReadResult(problems=problems)
+    iterator: Any = files
+    if sys.stderr.isatty() and len(files) > 20:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc="reading", unit="file")
+    for path in iterator:
+        result.extend(read_lab_file(path, declared))
+    return result
+
+
+def print_problems(problems: list[Any], file_count: int) -> None:
+    by_file: dict[str, list[Any]] = defaultdict(list)
+    for problem in problems:
+        by_file[problem.file].append(problem)
+    print(f"REFUSED: {len(problems)} problem(s) in {len(by_file)} of {file_count} file(s); "
+          "nothing was submitted")
+    for file, items in by_file.items():
+        print(f"\n{file}")
+        for problem in items:
+            where = ", ".join(x for x in (f"record {problem.record}" if problem.record else "",
+                                          f"field {problem.field}" if problem.field else "") if x)
+            print(f"  - {where + ': ' if where else ''}{problem.message}")
+
+
+def _read_key(path: str, passphrase_file: str | None) -> Any:
+    from ledger.keys import KeyFileError, read_passphrase_file, read_private_key
+
+    try:
+        return read_private_key(Path(path), read_passphrase_file(passphrase_file))
+    except KeyFileError as error:
+        raise UserError(str(error)) from None
+
+
+def ledger_dir(option: str | None) -> Path:
+    from materialabs import config
+
+    return Path(option or os.environ.get("MATERIALABS_LEDGER") or config.ledger_dir())
+
+
+# --- submission ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    upload: Any              # SignedUpload
+    event: Any               # DatasetAccepted or UploadRejected
+    receipt: dict[str, Any] | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.event.type == "DatasetAccepted"
+
+
+OUTCOME_TOPICS = ["datasets.accepted", "uploads.rejected"]
+
+
+def submit(key: Any, lab: str, method: str, result: Any, ledger_path: Path,
+           timeout_s: float) -> Outcome:
+    """Store, sign, publish and wait for the outcome (embedded or distributed)."""
+    from materialabs import config
+    from materialabs.store import open_store
+    from materialabs.upload import sign_upload
+
+    store = open_store(config.store_url())
+    upload = sign_upload(key, lab, result.records, method, result.units, result.files, store)
+    print(f"submitting upload {upload.upload_id} (dataset {upload.manifest.dataset_cid}); "
+          "waiting for the ingest and ledger services...", file=sys.stderr, flush=True)
+    if config.kafka_bootstrap():
+        return _submit_distributed(upload, ledger_path, timeout_s)
+    return _submit_embedded(upload, store, ledger_path, timeout_s)
+
+
+def submitted_event(upload: Any) -> Any:
+    from materialabs.events import new_event
+
+    return new_event("UploadSubmitted", upload.submitted_fields(), producer="materialabs-upload")
+
+
+def publish(bus: Any, event: Any) -> None:
+    from materialabs.events import encode
+    from materialabs.runtime import TYPE_HEADER
+
+    producer = bus.producer()
+    producer.send(event.topic, encode(event), key=event.key.encode(),
+                  headers=[(TYPE_HEADER, event.type.encode())])
+    producer.flush()
+
+
+def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float) -> Outcome:
+    from ledger import Ledger, LogError
+    from materialabs import config
+    from materialabs.bus import BusError
+    from materialabs.bus.embedded import EmbeddedBus
+    from materialabs.catalog import Catalog
+    from materialabs.runtime import ServiceRunner
+    from services.ingest.app import SERVICE as INGEST
+    from services.ledger.app import SERVICE as LEDGER
+
+    try:
+        ledger = Ledger.open(ledger_path)
+    except LogError as error:
+        raise UserError(f"{error}") from None
+    try:
+        bus = EmbeddedBus(config.home() / "bus")
+    except BusError as error:
+        ledger.close()
+        raise UserError(f"{error}; wait for the running campaign or set MATERIALABS_KAFKA") \
+            from None
+    try:
+        runners = [
+            ServiceRunner(replace(LEDGER, ports=None), bus, ports={"ledger": ledger}),
+            ServiceRunner(replace(INGEST, ports=None), bus, ports={
+                "store": store, "ledger": ledger, "catalog": Catalog(config.catalog_dir())}),
+        ]
+        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", OUTCOME_TOPICS)
+        publish(bus, submitted_event(upload))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for runner in runners:
+                runner.step(0.0)
+            outcome = _find_outcome(watcher.poll(0.0), upload.upload_id)
+            if outcome is not None:
+                receipt = _receipt(ledger, outcome, upload)
+                return Outcome(upload, outcome, receipt)
+        raise UserError(f"no outcome for upload {upload.upload_id} within {timeout_s:g} s")
+    finally:
+        bus.close()
+        ledger.close()
+
+
+def _submit_distributed(upload: Any, ledger_path: Path, timeout_s: float) -> Outcome:
+    from materialabs import config
+    from materialabs.bus import BusError, open_bus
+
+    try:
+        bus = open_bus(config.kafka_bootstrap())
+        # Created here with the platform's partition count, not auto-created with the
+        # broker's default of one (services reading them together need equal counts).
+        bus.create_topics(["uploads.submitted", *OUTCOME_TOPICS])
+        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", OUTCOME_TOPICS)
+        publish(bus, submitted_event(upload))
+    except BusError as error:
+        raise UserError(f"cannot reach the broker at {config.kafka_bootstrap()}: {error}") \
+            from None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            outcome = _find_outcome(watcher.poll(0.5), upload.upload_id)
+            if outcome is not None:
+                return Outcome(upload, outcome, _distributed_receipt(ledger_path, outcome, upload))
+        raise UserError(
+            f"no answer for upload {upload.upload_id} within {timeout_s:g} s: are the ingest "
+            "and ledger services running (`make up`)? The upload stays submitted; its "
+            "outcome will appear on datasets.accepted / uploads.rejected")
+    finally:
+        watcher.close()
+        bus.close()
+
+
+def _find_outcome(records: list[Any], upload_id: str) -> Any:
+    from materialabs.events import DecodeError, decode
+
+    for record in records:
+        try:
+            event = decode(record.value)
+        except DecodeError:
+            continue
+        if event.payload.get("upload_id") == upload_id:
+            return event
+    return None
+
+
+def _distributed_receipt(ledger_path: Path, event: Any, upload: Any) -> dict[str, Any] | None:
+    from ledger import Ledger, LogError
+
+    if event.type != "DatasetAccepted":
+        return None
+    try:
+        with Ledger.open(ledger_path, readonly=True) as ledger:
+            return _receipt(ledger, event, upload)
+    except (LogError, LookupError) as error:
+        print(f"note: no inclusion proof from {ledger_path} ({error}); run "
+              f"`materialabs ledger prove {event['ledger_seq']}` on the ledger host",
+              file=sys.stderr)
+        return None
+
+
+def _receipt(ledger: Any, event: Any, upload: Any) -> dict[str, Any] | None:
+    if event.type != "DatasetAccepted":
+        return None
+    proof = ledger.prove_inclusion(int(event["ledger_seq"]))
+    return {
+        **proof.to_json(),
+        "upload_id": upload.upload_id,
+        "lab": upload.manifest.lab,
+        "dataset_cid": upload.manifest.dataset_cid,
+        "manifest_cid": upload.manifest_cid,
+        "record_count": upload.manifest.record_count,
+        "ledger_public_key": ledger.ledger_public.hex(),
+    }
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def report(outcome: Outcome, receipt_path: str | None) -> int:
+    from materialabs import config
+
+    event = outcome.event
+    if not outcome.accepted:
+        print(f"REFUSED ({event['code']}): upload {event['upload_id']} of lab {event['lab']}")
+        for line in str(event["reason"]).splitlines():
+            print(f"  - {line}")
+        return 2
+    print(f"ACCEPTED: upload {event['upload_id']} of lab {event['lab']}")
+    print(f"  ledger entry   {event['ledger_seq']}")
+    print(f"  dataset CID    {event['dataset_cid']}")
+    print(f"  manifest CID   {event['manifest_cid']}")
+    print(f"  records        {event['record_count']}")
+    if outcome.receipt is None:
+        return 0
+    receipt = outcome.receipt
+    path = Path(receipt_path) if receipt_path else (
+        config.home() / "receipts" / f"{event['upload_id']}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
+    head = receipt["tree_head"]
+    print(f"  inclusion      leaf {receipt['leaf_index']} of tree size {receipt['tree_size']}, "
+          f"{len(receipt['audit_path'])} hashes to root {head.get('root_hash', '?')}")
+    print(f"  receipt        {path}")
+    print(f"  check it with  materialabs ledger verify-proof {path} --ledger-key "
+          f"{receipt['ledger_public_key']}")
+    return 0

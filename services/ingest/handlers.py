@@ -1,0 +1,328 @@
+"""The ingest service's logic: a lab's signed upload in; a ledger request, then the records, out.
+
+No Kafka, Faust or HTTP here (app.py wires it). Ingest trusts nothing the client did:
+
+UploadSubmitted
+  1. the manifest is fetched by CID (the store verifies the bytes hash to it),
+  2. the lab's Ed25519 signature must verify over the manifest bytes,
+  3. the manifest must be well formed and agree with the event (lab, upload id, count),
+  4. the key must be registered to that lab, not revoked, and the upload not a replay,
+  5. the dataset is fetched by CID and every record re-validated (records.py),
+  -> LedgerAppendRequested (kind dataset, the manifest as the signed payload)
+  or -> UploadRejected(code, reason) naming file, record and field.
+LedgerEntry answering one of our requests
+  -> DatasetAccepted, one MaterialRecord per record, and catalog rows (kind "upload").
+UploadRejected from the ledger (it refused the append)
+  -> the upload is marked rejected, so the lab may fix the cause and submit it again.
+
+Ports: ``ctx.store`` (content store), ``ctx.ledger`` (a read view: ``key_record(public)``,
+``find_payload(payload)``), ``ctx.ports["catalog"]`` (optional, ``append(rows)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from materialabs.crystals import Crystal
+from materialabs.events import Event
+from materialabs.records import LabRecord, Problem, record_from_json, validate_records
+from materialabs.runtime import Context, InvalidEvent
+from materialabs.upload import ManifestError, parse_manifest, verify_signature
+
+PRODUCER_LEDGER = "ledger"
+MAX_REASON_PROBLEMS = 200
+CORE_PROPERTIES = ("formation_energy_per_atom_eV", "band_gap_eV", "total_energy_eV")
+
+
+class Refusal(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    if event.type == "UploadSubmitted":
+        yield from _on_submitted(event, ctx)
+    elif event.type == "LedgerEntry":
+        yield from _on_ledger_entry(event, ctx)
+    elif event.type == "UploadRejected":
+        _on_rejected(event, ctx)
+    else:
+        raise InvalidEvent(f"ingest does not handle {event.type} events")
+
+
+# --- UploadSubmitted ----------------------------------------------------------------------
+
+
+def _on_submitted(event: Event, ctx: Context) -> Iterator[Event]:
+    upload_id = str(event["upload_id"])
+    try:
+        manifest_bytes, records = check_upload(event, ctx)
+    except Refusal as refusal:
+        ctx.state[_upload_key(upload_id)] = {"status": "rejected", "code": refusal.code}
+        yield rejection(ctx, event, refusal.code, refusal.reason)
+        return
+    request_id = event.event_id  # one append request per submission
+    ctx.state[_upload_key(upload_id)] = {
+        "status": "pending", "request_id": request_id, "lab": event["lab"],
+        "manifest_cid": event["manifest_cid"], "submitted_event_id": event.event_id,
+    }
+    ctx.state[_request_key(request_id)] = upload_id
+    yield ctx.event("LedgerAppendRequested", {
+        "request_id": request_id,
+        "kind": "dataset",
+        "cid": parse_manifest(manifest_bytes).dataset_cid,
+        # The signed payload travels as metadata_json (see services/ledger/app.py).
+        "metadata_json": manifest_bytes.decode("utf-8"),
+        "submitter_public_key_b64": event["public_key_b64"],
+        "submitter_signature_b64": event["signature_b64"],
+    }, cause=event)
+    del records  # validated; re-read from the store once the ledger accepts
+
+
+def check_upload(event: Event, ctx: Context) -> tuple[bytes, list[LabRecord]]:
+    """All checks of one submission; raise Refusal with the first failing step's code."""
+    upload_id, lab = str(event["upload_id"]), str(event["lab"])
+    previous = ctx.state.get(_upload_key(upload_id))
+    if previous and previous.get("status") in ("pending", "accepted"):
+        seq = previous.get("ledger_seq")
+        where = f" at ledger entry {seq}" if seq is not None else " (still being recorded)"
+        raise Refusal("replay", f"upload {upload_id} was already submitted{where}; "
+                                "a replayed upload is refused")
+    public = _b64(event["public_key_b64"], "public_key_b64", 32)
+    signature = _b64(event["signature_b64"], "signature_b64", 64)
+    manifest_bytes = _fetch(ctx, str(event["manifest_cid"]), "manifest")
+    if not verify_signature(public, signature, manifest_bytes):
+        raise Refusal("bad_signature", f"signature_b64: the signature does not verify over "
+                                       f"manifest {event['manifest_cid']} with the given key")
+    try:
+        manifest = parse_manifest(manifest_bytes)
+    except ManifestError as error:
+        raise Refusal("other", f"manifest {event['manifest_cid']}: {error}") from None
+    for name, claimed, signed in (("lab", lab, manifest.lab),
+                                  ("upload_id", upload_id, manifest.upload_id),
+                                  ("record_count", event["record_count"], manifest.record_count)):
+        if claimed != signed:
+            raise Refusal("other", f"{name}: the event says {claimed!r}, the signed manifest "
+                                   f"says {signed!r}")
+    _check_key(ctx, public, lab)
+    if ctx.ledger is not None and ctx.ledger.find_payload(manifest_bytes) is not None:
+        entry = ctx.ledger.find_payload(manifest_bytes)
+        raise Refusal("replay", f"this signed manifest is already in the ledger at entry "
+                                f"{entry.seq}; a replayed upload is refused")
+    dataset = _fetch(ctx, manifest.dataset_cid, "dataset")
+    records, problems = read_dataset(dataset, manifest.dataset_cid)
+    problems += validate_records(records)
+    if not problems and len(records) != manifest.record_count:
+        problems.append(Problem(manifest.dataset_cid, None, "record_count",
+                                f"manifest says {manifest.record_count} records, dataset holds "
+                                f"{len(records)}"))
+    if problems:
+        raise Refusal("invalid_record", describe_problems(problems))
+    return manifest_bytes, records
+
+
+def _check_key(ctx: Context, public: bytes, lab: str) -> None:
+    if ctx.ledger is None:
+        return
+    record = ctx.ledger.key_record(public)
+    short = public.hex()[:16] + "..."
+    if record is None:
+        raise Refusal("unknown_key", f"signing key {short} is not registered in the ledger; "
+                                     "ask the ledger admin to run `materialabs keys register`")
+    if record.revoked_seq is not None:
+        reason = f" ({record.revoked_reason})" if record.revoked_reason else ""
+        raise Refusal("revoked_key", f"signing key {short} of lab {record.lab!r} was revoked at "
+                                     f"ledger entry {record.revoked_seq}{reason}")
+    if record.role != "lab":
+        raise Refusal("unknown_key", f"key {short} has role {record.role!r}; uploads need a "
+                                     "lab key")
+    if record.lab != lab:
+        raise Refusal("unknown_key", f"key {short} is registered to lab {record.lab!r}, "
+                                     f"not to {lab!r}")
+
+
+def read_dataset(data: bytes, origin: str) -> tuple[list[LabRecord], list[Problem]]:
+    """Parse stored dataset lines back into records (with problems for unreadable lines)."""
+    records: list[LabRecord] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            item = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as error:
+            problems.append(Problem(origin, f"line {number}", None, f"invalid JSON ({error})"))
+            continue
+        parsed = record_from_json(item, origin, number)
+        if isinstance(parsed, list):
+            problems.extend(parsed)
+        else:
+            records.append(parsed)
+    if not records and not problems:
+        problems.append(Problem(origin, None, None, "dataset is empty"))
+    return records, problems
+
+
+def describe_problems(problems: list[Problem]) -> str:
+    shown = [str(p) for p in problems[:MAX_REASON_PROBLEMS]]
+    if len(problems) > MAX_REASON_PROBLEMS:
+        shown.append(f"... and {len(problems) - MAX_REASON_PROBLEMS} more problems")
+    return "\n".join(shown)
+
+
+def _b64(text: Any, name: str, size: int) -> bytes:
+    try:
+        data = base64.b64decode(str(text), validate=True)
+    except (ValueError, binascii.Error):
+        raise Refusal("bad_signature", f"{name}: not valid base64") from None
+    if len(data) != size:
+        raise Refusal("bad_signature", f"{name}: expected {size} bytes, got {len(data)}")
+    return data
+
+
+def _fetch(ctx: Context, cid: str, what: str) -> bytes:
+    from materialabs.store import ContentError
+
+    try:
+        return bytes(ctx.store.get(cid))
+    except (ContentError, ValueError) as error:
+        raise Refusal("missing_content", f"{what} {cid}: {error}") from None
+
+
+def rejection(ctx: Context, cause: Event, code: str, reason: str) -> Event:
+    return ctx.event("UploadRejected", {
+        "upload_id": str(cause["upload_id"]),
+        "lab": str(cause["lab"]),
+        "manifest_cid": cause.payload.get("manifest_cid"),
+        "code": code,
+        "reason": reason,
+    }, cause=cause)
+
+
+# --- LedgerEntry --------------------------------------------------------------------------
+
+
+def _on_ledger_entry(event: Event, ctx: Context) -> Iterator[Event]:
+    request_id = event.payload.get("request_id")
+    upload_id = ctx.state.get(_request_key(str(request_id))) if request_id else None
+    if upload_id is None:
+        return  # another service's request (a model, a key change)
+    upload = ctx.state[_upload_key(upload_id)]
+    if upload.get("status") == "accepted":
+        return  # the ledger answered a redelivered request again
+    manifest = parse_manifest(_fetch_or_fail(ctx, upload["manifest_cid"]))
+    records, _ = read_dataset(_fetch_or_fail(ctx, manifest.dataset_cid), manifest.dataset_cid)
+    seq = int(event["seq"])
+    signed_by = event["submitter_public_key_b64"]
+    yield ctx.event("DatasetAccepted", {
+        "upload_id": upload_id,
+        "lab": manifest.lab,
+        "manifest_cid": upload["manifest_cid"],
+        "dataset_cid": manifest.dataset_cid,
+        "signature_b64": event["submitter_signature_b64"],
+        "public_key_b64": signed_by,
+        "record_count": len(records),
+        "ledger_seq": seq,
+    }, cause=event)
+    for record in records:
+        yield ctx.event("MaterialRecord", material_record_fields(record, manifest.lab,
+                                                                 manifest.dataset_cid),
+                        cause=event)
+    catalog = ctx.ports.get("catalog")
+    if catalog is not None:
+        catalog.append([catalog_row(record, index, manifest.lab, manifest.method,
+                                    manifest.dataset_cid, event)
+                        for index, record in enumerate(records)])
+    ctx.state[_upload_key(upload_id)] = {**upload, "status": "accepted", "ledger_seq": seq,
+                                         "dataset_cid": manifest.dataset_cid}
+
+
+def _fetch_or_fail(ctx: Context, cid: str) -> bytes:
+    try:
+        return _fetch(ctx, cid, "content")
+    except Refusal as refusal:  # accepted content vanished: retry later, then dead-letter
+        raise RuntimeError(refusal.reason) from None
+
+
+def material_record_fields(record: LabRecord, lab: str, dataset_cid: str) -> dict[str, Any]:
+    values = dict(record.properties)
+    core = {name: values.pop(name, None) for name in CORE_PROPERTIES}
+    return {
+        "material_id": record.material_id or record.crystal.content_key(),
+        "source": lab,
+        "dataset_cid": dataset_cid,
+        "crystal": record.crystal.as_record(),
+        **{name: (float(v) if v is not None else None) for name, v in core.items()},
+        "properties": {k: float(v) for k, v in values.items()},
+    }
+
+
+def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_cid: str,
+                event: Event) -> dict[str, Any]:
+    from materialabs.catalog import make_row
+
+    crystal = record.crystal
+    props = record.properties
+    return make_row(
+        "upload", crystal.species,
+        record_id=f"{dataset_cid}#{index}",
+        candidate_id=crystal.content_key(),
+        reduced_formula=reduced_formula(crystal),
+        nsites=crystal.num_sites,
+        spacegroup_number=spacegroup_number(crystal),
+        formation_energy_per_atom_eV=props.get("formation_energy_per_atom_eV"),
+        band_gap_eV=props.get("band_gap_eV"),
+        e_above_hull_eV=props.get("e_above_hull_eV"),
+        source=lab,
+        method=method,
+        content_cid=dataset_cid,
+        occurred_at_ms=int(event.occurred_at.timestamp() * 1000),
+    )
+
+
+def reduced_formula(crystal: Crystal) -> str:
+    from pymatgen.core import Composition
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "no Pauling electronegativity for He"
+        return Composition(" ".join(crystal.species)).reduced_formula
+
+
+def spacegroup_number(crystal: Crystal) -> int | None:
+    import spglib
+
+    numbers = {s: i for i, s in enumerate(sorted(set(crystal.species)), start=1)}
+    cell = (crystal.lattice_array.tolist(), crystal.frac_array.tolist(),
+            [numbers[s] for s in crystal.species])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # spglib's error-mode notice
+            dataset = spglib.get_symmetry_dataset(cell, symprec=0.1)
+    except Exception:  # spglib raises on degenerate cells; the column is optional
+        return None
+    return int(dataset.number) if dataset is not None else None
+
+
+# --- UploadRejected (from the ledger) -----------------------------------------------------
+
+
+def _on_rejected(event: Event, ctx: Context) -> None:
+    if event.producer != PRODUCER_LEDGER:
+        return  # our own rejections are already recorded
+    key = _upload_key(str(event["upload_id"]))
+    upload = ctx.state.get(key)
+    if upload is not None and upload.get("status") == "pending":
+        ctx.state[key] = {**upload, "status": "rejected", "code": str(event["code"])}
+
+
+def _upload_key(upload_id: str) -> str:
+    return f"upload:{upload_id}"
+
+
+def _request_key(request_id: str) -> str:
+    return f"request:{request_id}"

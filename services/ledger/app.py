@@ -1,0 +1,142 @@
+"""Wiring of the ledger service: LedgerAppendRequested events in, LedgerEntry events out.
+
+The logic is ``handlers.handle_append_request``; this module only translates events.
+One process appends at a time: the ledger's writer lock refuses a second writer, so one
+member of the "ledger" group owns every partition of ``ledger.requests``. The topics keep
+the default partition count, so services that read ``ledger.entries`` beside other topics
+(ingest, retrainer) see co-partitioned inputs, which a Faust worker requires.
+
+Event convention (the Avro request carries no separate payload field):
+* ``metadata_json`` is the exact signed payload, UTF-8. For datasets and models it is the
+  lab's upload statement ``{"kind", "cid", "metadata", "nonce"}`` (ledger.keys.upload_payload)
+  and the entry's metadata is its ``metadata`` object; for key entries it is the admin-signed
+  key statement, from which the ledger derives the metadata itself.
+* A refused dataset append is answered with ``UploadRejected`` (the upload's id and lab are
+  in the signed statement), so the lab's client learns the ledger's reason; any other
+  refused or malformed request is dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from materialabs.events import Event
+from materialabs.runtime import Context, InvalidEvent, ServiceSpec
+
+AVRO_TO_LEDGER_KIND = {"key_registration": "key_registered", "key_revocation": "key_revoked"}
+LEDGER_TO_AVRO_KIND = {v: k for k, v in AVRO_TO_LEDGER_KIND.items()}
+REQUESTS_TOPIC = "ledger.requests"
+
+
+def request_message(event: Event) -> dict[str, Any]:
+    """The handler's request dict from a LedgerAppendRequested event."""
+    kind = AVRO_TO_LEDGER_KIND.get(str(event["kind"]), str(event["kind"]))
+    payload = str(event["metadata_json"]).encode("utf-8")
+    metadata = None
+    if kind in ("dataset", "model"):
+        try:
+            statement = json.loads(payload)
+            metadata = statement.get("metadata") if isinstance(statement, dict) else None
+        except ValueError:
+            metadata = None
+    return {
+        "request_id": str(event["request_id"]),
+        "kind": kind,
+        "cid": event.payload.get("cid") or "",
+        "metadata": metadata,
+        "payload": payload,
+        "signer_public": _b64(event["submitter_public_key_b64"]),
+        "signature": _b64(event["submitter_signature_b64"]),
+    }
+
+
+def _b64(text: Any) -> bytes | str:
+    try:
+        return base64.b64decode(str(text), validate=True)
+    except (ValueError, binascii.Error):
+        return "not base64"  # the handler reports the field as malformed
+
+
+def entry_fields(entry: Any, request_id: str | None, ledger: Any) -> dict[str, Any]:
+    from ledger.entries import canonical_json
+
+    return {
+        "seq": entry.seq,
+        "request_id": request_id,
+        "kind": LEDGER_TO_AVRO_KIND.get(entry.kind, entry.kind),
+        "cid": entry.cid or None,
+        "metadata_json": canonical_json(entry.metadata).decode("utf-8"),
+        "prev_hash_hex": entry.prev_hash.hex(),
+        "entry_hash_hex": entry.entry_hash.hex(),
+        "submitter_public_key_b64": base64.b64encode(entry.submitter_public).decode("ascii"),
+        "submitter_signature_b64": base64.b64encode(entry.submitter_signature).decode("ascii"),
+        "ledger_signature_b64": base64.b64encode(entry.ledger_signature).decode("ascii"),
+        "tree_size": entry.seq + 1,
+        "root_hash_hex": ledger.tree.root(entry.seq + 1).hex(),
+    }
+
+
+def refusal_code(reason: str) -> str:
+    """UploadRejected.code for a ledger refusal reason."""
+    text = reason.lower()
+    for needle, code in (("replayed", "replay"), ("not registered", "unknown_key"),
+                         ("revoked", "revoked_key"), ("signature", "bad_signature"),
+                         ("lab key", "unknown_key")):
+        if needle in text:
+            return code
+    return "other"
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    from services.ledger.handlers import handle_append_request
+
+    if event.type != "LedgerAppendRequested":
+        raise InvalidEvent(f"the ledger service does not handle {event.type} events")
+    message = request_message(event)
+    outcome = handle_append_request(message, ctx.ledger)
+    if outcome.accepted and outcome.entry is not None:
+        yield ctx.event("LedgerEntry", entry_fields(outcome.entry, message["request_id"],
+                                                    ctx.ledger), cause=event)
+    elif message["kind"] == "dataset" and isinstance(message["metadata"], dict):
+        yield _upload_rejected(ctx, event, message, outcome.reason)
+    else:
+        raise InvalidEvent(f"ledger {outcome.status}: {outcome.reason}")
+
+
+def _upload_rejected(ctx: Context, event: Event, message: dict[str, Any], reason: str) -> Event:
+    from materialabs.store import cid_of_bytes
+
+    metadata = message["metadata"]
+    return ctx.event("UploadRejected", {
+        "upload_id": str(metadata.get("upload_id", message["request_id"])),
+        "lab": str(metadata.get("lab", "")),
+        "manifest_cid": cid_of_bytes(message["payload"]),
+        "code": refusal_code(reason),
+        "reason": f"the ledger refused the upload: {reason}",
+    }, cause=event)
+
+
+def ledger_ports() -> dict[str, Any]:
+    """The writer over $MATERIALABS_HOME/ledger (or $MATERIALABS_LEDGER)."""
+    import os
+
+    from ledger import Ledger
+    from ledger.keys import read_passphrase_file
+    from materialabs import config
+
+    directory = os.environ.get("MATERIALABS_LEDGER") or str(config.ledger_dir())
+    passphrase = read_passphrase_file(os.environ.get("MATERIALABS_LEDGER_PASSPHRASE_FILE"))
+    return {"ledger": Ledger.open(directory, passphrase=passphrase)}
+
+
+SERVICE = ServiceSpec(
+    name="ledger",
+    consumes=[REQUESTS_TOPIC],
+    handler=handle,
+    produces=["ledger.entries", "uploads.rejected"],
+    ports=ledger_ports,
+)
