@@ -13,7 +13,10 @@ from typing import Any
 
 from materialabs.cli import UserError
 
-DEFAULT_LEDGER = os.environ.get("MATERIALABS_LEDGER", ".materialabs/ledger")
+# The same folder the services and `materialabs run` use: $MATERIALABS_HOME/ledger.
+DEFAULT_LEDGER = os.environ.get("MATERIALABS_LEDGER") or str(
+    Path(os.environ.get("MATERIALABS_HOME", Path.home() / ".materialabs")).expanduser()
+    / "ledger")
 
 DESCRIPTION = """\
 The ledger records every dataset, model and key change as a signed, hash-chained

@@ -1,0 +1,186 @@
+"""Run a service as a faust-streaming worker: an agent over its topics, tables in Kafka.
+
+The record logic is the runtime's ``RecordProcessor`` (same DLQ, dedup and output ids as
+the other adapters). Faust adds what a long-running distributed worker needs:
+
+* an agent per service over its input topics, partitions shared across workers;
+* two Faust tables: ``<service>-processed`` (event ids done, co-partitioned with the
+  input) and ``<service>-state`` (``ctx.state``, each key's changelog partition chosen
+  by hashing the key). Their changelog topics are compacted, so a restarted worker
+  recovers both from Kafka before it handles anything. One worker sees all the state;
+  when a service is scaled out to several workers, each sees the keys of the partitions
+  it owns, so state keyed by the message key (a candidate's content key) stays correct.
+
+Ordering per event: handler (in a thread, so a slow handler cannot starve the
+consumer's heartbeats) -> send outputs and wait for the broker's acks -> mark the event
+processed and write state (changelog) -> Faust commits the offset later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import faust
+
+from materialabs.bus.kafka import DEFAULT_PARTITIONS, KafkaBus
+from materialabs.bus.port import BusError, Record, dlq_topic
+from materialabs.events.registry import SchemaRegistry, default_registry
+from materialabs.runtime import (
+    JsonState,
+    Outcome,
+    RecordProcessor,
+    RunStats,
+    ServiceSpec,
+    build_context,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _BufferedTable:
+    """Table-port view of a Faust table whose writes wait for the agent's event context.
+
+    The handler runs in a worker thread, where Faust cannot tell which partition a write
+    belongs to; the agent applies the buffered writes right after, with its event current.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self._pending: dict[str, bytes | None] = {}
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._pending:
+            return self._pending[key]
+        text = self._table.get(key)
+        return None if text is None else str(text).encode()
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def put(self, key: str, value: bytes | None) -> None:
+        self._pending[key] = value
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        merged: dict[str, bytes | None] = {k: str(v).encode() for k, v in self._table.items()}
+        merged.update(self._pending)
+        return iter([(k, v) for k, v in merged.items() if v is not None])
+
+    def flush(self) -> None:
+        for key, value in self._pending.items():
+            if value is None:
+                self._table.pop(key, None)
+            else:
+                self._table[key] = value.decode()
+        self._pending.clear()
+
+    def catch_up(self) -> None:
+        """Faust recovers tables itself on rebalance."""
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    if not raw:
+        return ()
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return tuple((str(k), bytes(v or b"")) for k, v in items)
+
+
+def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | None = None,
+              ports: Mapping[str, Any] | None = None) -> tuple[faust.App, RunStats]:
+    registry = registry or default_registry()
+    # Tables are co-partitioned with the input, so they take the inputs' partition count.
+    bus = KafkaBus(bootstrap, default_partitions=spec.partitions or DEFAULT_PARTITIONS)
+    try:
+        bus.create_topics([*spec.consumes, *(dlq_topic(t) for t in spec.consumes),
+                           *spec.produces])
+        counts = {topic: bus.partitions(topic) for topic in spec.consumes}
+    finally:
+        bus.close()
+    if len(set(counts.values())) != 1:
+        raise BusError(f"{spec.name}: a Faust worker needs its input topics co-partitioned "
+                       f"(same partition count), got {counts}")
+    partitions = next(iter(counts.values()))
+    app = faust.App(
+        f"materialabs-{spec.name}",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=partitions,
+        web_enabled=False,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        # A killed worker's partitions move on after 10 s, not Faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+    )
+    # Table keys and values are text (Faust's JSON codec); state values are JSON text.
+    processed = app.Table(f"{spec.name}-processed", partitions=partitions)
+    # State keys route by their own hash (like message keys), not by the event being
+    # handled: one key then always lands in one changelog partition, so recovery cannot
+    # replay an older value of it from another partition after a newer one.
+    state = _BufferedTable(app.Table(f"{spec.name}-state", partitions=partitions,
+                                     use_partitioner=True))
+    context = build_context(spec, JsonState(state), registry, ports)
+    processor = RecordProcessor(spec, context, registry)
+    stats = RunStats()
+    source = app.topic(*spec.consumes, key_type=bytes, value_type=bytes)
+    outputs: dict[str, Any] = {}
+
+    def output_topic(name: str) -> Any:
+        if name not in outputs:
+            outputs[name] = app.topic(name, key_type=bytes, value_type=bytes)
+        return outputs[name]
+
+    def seen(marker: str) -> bool:
+        return processed.get(marker) is not None
+
+    @app.agent(source, name=f"{spec.name}-agent")
+    async def handle(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            message = event.message
+            record = Record(message.topic, message.partition, message.offset, message.key,
+                            message.value or b"", _headers(message.headers),
+                            int((message.timestamp or 0) * 1000))
+            outcome: Outcome = await loop.run_in_executor(None, processor.process, record, seen)
+            acks = []
+            for item in outcome.outgoing:
+                acks.append(await output_topic(item.topic).send(
+                    key=item.key, value=item.value, headers=list(item.headers), force=True))
+            for ack in acks:
+                await ack  # durable before the event counts as processed
+            if outcome.marker:
+                processed[outcome.marker] = 1
+            state.flush()
+            _count(stats, outcome)
+
+    return app, stats
+
+
+def _count(stats: RunStats, outcome: Outcome) -> None:
+    if outcome.kind == "processed":
+        stats.processed += 1
+        stats.emitted += len(outcome.outgoing)
+    elif outcome.kind == "duplicate":
+        stats.duplicates += 1
+    else:
+        stats.dead_lettered += 1
+
+
+def run_worker(spec: ServiceSpec, bootstrap: str, loglevel: str | None = None) -> None:
+    """Run until SIGTERM/SIGINT (Faust's worker handles the signals).
+
+    ``loglevel`` defaults to $MATERIALABS_FAUST_LOG, else "warn".
+    """
+    loglevel = loglevel or os.environ.get("MATERIALABS_FAUST_LOG", "warn")
+    from faust.worker import Worker
+
+    app, _stats = build_app(spec, bootstrap)
+    Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,99 @@
+"""`materialabs schemas`: list, show, freeze and check the Avro event schemas."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from materialabs.cli import UserError
+from materialabs.events.evolution import check, freeze
+from materialabs.events.registry import SchemaError, SchemaRegistry, default_schema_dir
+
+DESCRIPTION = """\
+Inspect and guard the Avro event schemas in schemas/.
+
+Every event travels in Avro single-object encoding: C3 01, the 8-byte CRC-64-AVRO
+fingerprint of the schema's canonical form, then the Avro body. Old versions are frozen
+in schemas/history/ so any consumer can read any version ever written.
+
+examples:
+  materialabs schemas list
+  materialabs schemas show CandidateGenerated --canonical
+  materialabs schemas freeze          # after changing a schema
+  materialabs schemas check           # in CI: fails on a backward-incompatible change
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "schemas",
+        help="list, show, freeze and check the Avro event schemas",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="schema folder (default: the project's schemas/)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="event types with topic, key field and fingerprint")
+    show = actions.add_parser("show", help="print one schema")
+    show.add_argument("name", help="event type, e.g. CandidateGenerated")
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--canonical", action="store_true", help="Parsing Canonical Form")
+    form.add_argument("--versions", action="store_true", help="all known fingerprints")
+    actions.add_parser("freeze", help="copy current versions into schemas/history/")
+    check_parser = actions.add_parser(
+        "check", help="fail on a change that old data cannot survive (BACKWARD)"
+    )
+    check_parser.add_argument("--against", default="HEAD",
+                              help="git revision to compare with (default HEAD)")
+    parser.set_defaults(func=run)
+
+
+def _load(directory: Path) -> SchemaRegistry:
+    try:
+        return SchemaRegistry.load(directory)
+    except SchemaError as error:
+        raise UserError(str(error)) from error
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = args.dir or default_schema_dir()
+    if args.action == "list":
+        registry = _load(directory)
+        print(f"{'event type':<24} {'topic':<22} {'key':<14} {'fingerprint':<16} versions")
+        for name in registry.names():
+            s = registry.schema(name)
+            print(f"{name:<24} {s.topic or '-':<22} {s.key_field or '-':<14} "
+                  f"{s.fingerprint_hex:<16} {len(registry.versions(name))}")
+        return 0
+    if args.action == "show":
+        registry = _load(directory)
+        try:
+            schema = registry.schema(args.name)
+        except SchemaError as error:
+            raise UserError(str(error)) from error
+        if args.canonical:
+            print(schema.canonical)
+        elif args.versions:
+            for version in registry.versions(args.name):
+                mark = "current" if version.fingerprint == schema.fingerprint else "frozen"
+                print(f"{version.fingerprint_hex}  {mark:<8} {version.origin}")
+        else:
+            print(json.dumps(schema.expanded, indent=2))
+        return 0
+    if args.action == "freeze":
+        written = freeze(directory)
+        for path in written:
+            print(f"froze {path}")
+        if not written:
+            print("every current version is already frozen")
+        return 0
+    report = check(directory, args.against)
+    for note in report.notes:
+        print(f"note: {note}")
+    for problem in report.problems:
+        print(f"error: {problem}")
+    print(f"schemas check: {'ok' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1

@@ -1,0 +1,250 @@
+"""Run a discovery campaign: start it, watch its events, project them, write the report.
+
+Embedded (default): the seven services run in this process, round-robin over the
+file-backed embedded bus in ``<home>/bus``. Distributed: the services run as their own
+processes (``make up``) against Kafka; this process only publishes ``CampaignStarted``
+and watches. Either way the watcher is the same consumer, the projection into the
+catalog is the same, and so is the report.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from materialabs import config
+from materialabs.campaign import Campaign
+from materialabs.catalog import Catalog, make_row
+from materialabs.crystals import Crystal
+from materialabs.events import Event, decode, default_registry, encode, new_event
+
+SERVICES = ("ledger", "ingest", "generator", "predictor", "acquisition", "dft_runner",
+            "retrainer")
+WATCHED = ("campaigns", "candidates.generated", "candidates.predicted", "dft.requested",
+           "dft.completed", "candidates.promoted", "models.published")
+
+
+@dataclass
+class CampaignOutcome:
+    campaign_id: str
+    finished: Event | None
+    report: Path | None
+    dft_requests: list[str] = field(default_factory=list)   # candidate ids, in order
+    promoted: list[tuple[str, str]] = field(default_factory=list)  # (candidate id, reason)
+    counts: Counter = field(default_factory=Counter)
+    wall_time_s: float = 0.0
+
+
+class Watcher:
+    """Follows one campaign's events; keeps the progress bars and the catalog rows."""
+
+    def __init__(self, campaign: Campaign, campaign_id: str, catalog: Catalog,
+                 progress: bool) -> None:
+        self.campaign = campaign
+        self.campaign_id = campaign_id
+        self.catalog = catalog
+        self.outcome = CampaignOutcome(campaign_id, None, None)
+        self.promoted_rows: list[dict[str, Any]] = []
+        self.generation: Counter = Counter()
+        self._pending_rows: list[dict[str, Any]] = []
+        self._bars = _Bars(campaign, progress)
+
+    def see(self, event: Event) -> None:
+        if event.campaign_id != self.campaign_id:
+            return
+        self.outcome.counts[event.type] += 1
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_GenerationFinished(self, event: Event) -> None:
+        self.generation.update({k: int(v) for k, v in event["counts"].items()})
+        self._bars.round(event["round"], event["count"])
+
+    def _on_CandidatePredicted(self, event: Event) -> None:
+        crystal = Crystal.from_record(event["crystal"])
+        values = {p["target"]: p for p in event["predictions"]}
+        energy, gap = values.get("formation_energy_per_atom"), values.get("band_gap")
+        self._pending_rows.append(_row("prediction", crystal, event, source=event["model_cid"],
+                                       method="GNN ensemble",
+                                       formation_energy_per_atom_eV=energy and energy["mean"],
+                                       formation_energy_sigma_eV=energy and energy["sigma"],
+                                       band_gap_eV=gap and gap["mean"],
+                                       band_gap_sigma_eV=gap and gap["sigma"]))
+        self._bars.predicted()
+
+    def _on_DftRequested(self, event: Event) -> None:
+        self.outcome.dft_requests.append(event["candidate_id"])
+
+    def _on_DftCompleted(self, event: Event) -> None:
+        crystal = Crystal.from_record(event["crystal"])
+        self._pending_rows.append(_row(
+            "dft", crystal, event, source=event["backend"], method=event["backend"],
+            status=event["status"], content_cid=event["output_cid"],
+            formation_energy_per_atom_eV=event["formation_energy_per_atom_eV"],
+            band_gap_eV=event["band_gap_eV"]))
+        self._bars.dft(event["status"])
+
+    def _on_CandidatePromoted(self, event: Event) -> None:
+        self.outcome.promoted.append((event["candidate_id"], event["reason"]))
+        row = {"candidate_id": event["candidate_id"], "reduced_formula": event["reduced_formula"],
+               "reason": event["reason"]}
+        for value in event["values"]:
+            row[f"{value['name']} ({value['unit']}, {value['source']})"] = value["value"]
+        self.promoted_rows.append(row)
+
+    def _on_CampaignFinished(self, event: Event) -> None:
+        self.outcome.finished = event
+        self._bars.close()
+
+    def flush(self) -> None:
+        if self._pending_rows:
+            self.catalog.append(self._pending_rows)
+            self._pending_rows = []
+
+
+def _row(kind: str, crystal: Crystal, event: Event, **fields: Any) -> dict[str, Any]:
+    from pymatgen.core import Composition
+
+    return make_row(kind, crystal.species, candidate_id=event["candidate_id"],
+                    reduced_formula=Composition("".join(crystal.species)).reduced_formula,
+                    nsites=crystal.num_sites, campaign_id=event.campaign_id,
+                    round=event["round"], **fields)
+
+
+class _Bars:
+    def __init__(self, campaign: Campaign, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._predicted = self._dft = None
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._dft = tqdm(total=campaign.dft_budget, desc="DFT calls", unit="job",
+                             position=0)
+            self._predicted = tqdm(desc="candidates scored", unit="cand", position=1)
+
+    def round(self, number: int, count: int) -> None:
+        message = f"round {number}: {count} candidates generated"
+        if self.enabled and self._dft is not None:
+            self._dft.set_postfix_str(f"round {number}")
+            self._dft.write(message)
+        elif not self.enabled:
+            print(message, file=sys.stderr)
+
+    def predicted(self) -> None:
+        if self._predicted is not None:
+            self._predicted.update()
+
+    def dft(self, status: str) -> None:
+        if self._dft is not None:
+            self._dft.update()
+
+    def close(self) -> None:
+        for bar in (self._dft, self._predicted):
+            if bar is not None:
+                bar.close()
+
+
+def load_services() -> list[Any]:
+    from materialabs.cli.serve import load_service
+
+    return [load_service(name) for name in SERVICES]
+
+
+def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: bool = False,
+                 report_dir: Path | None = None, progress: bool = True,
+                 campaign_id: str | None = None, timeout_s: float | None = None
+                 ) -> CampaignOutcome:
+    from materialabs.bus import open_bus
+    from materialabs.platform import ensure_platform, publish_default_model
+    from materialabs.runtime import ServiceRunner
+
+    started = time.monotonic()
+    home = home or config.home()
+    platform = ensure_platform(home)
+    publish_default_model(platform)
+    campaign_id = campaign_id or str(uuid.uuid4())
+    bootstrap = config.kafka_bootstrap() if distributed else None
+    if distributed and not bootstrap:
+        raise RuntimeError("--distributed needs MATERIALABS_KAFKA (run `make up` first)")
+    bus = open_bus(bootstrap, directory=None if bootstrap else home / "bus")
+    registry = default_registry()
+    runners = [] if distributed else [ServiceRunner(spec, bus) for spec in load_services()]
+    bus.create_topics(list(WATCHED))
+    watcher = Watcher(campaign, campaign_id, Catalog(config.catalog_dir()), progress)
+    consumer = bus.consumer(f"campaign-watch-{campaign_id}", list(WATCHED))
+    start = new_event("CampaignStarted", campaign.to_event_fields(), producer="materialabs-run",
+                      campaign_id=campaign_id, key=campaign_id)
+    producer = bus.producer()
+    producer.send(start.topic, encode(start, registry), key=campaign_id.encode())
+    producer.flush()
+    limit = timeout_s if timeout_s is not None else campaign.wall_time_budget_s
+    try:
+        while watcher.outcome.finished is None:
+            for runner in runners:
+                runner.step(0.0)
+            for record in consumer.poll(0.05 if runners else 0.5):
+                watcher.see(decode(record.value, registry, topic=record.topic))
+            watcher.flush()
+            if time.monotonic() - started > limit:
+                raise TimeoutError(f"campaign {campaign.name} did not finish within {limit:.0f} s "
+                                   "(wall_time_budget_s)")
+        # Let the services settle what the last events caused (offset commits, state).
+        for runner in runners:
+            while runner.step(0.0):
+                pass
+    finally:
+        watcher.flush()
+        consumer.close()
+        for runner in runners:
+            runner.close()
+            ledger = getattr(runner.context, "ledger", None)
+            if hasattr(ledger, "close"):
+                ledger.close()  # the embedded ledger writer holds the file lock
+        bus.close()
+    watcher.outcome.wall_time_s = time.monotonic() - started
+    folder = report_dir or (home / "reports" / f"{campaign.name}-{campaign_id[:8]}")
+    watcher.outcome.report = _write_report(campaign, watcher, platform, folder)
+    return watcher.outcome
+
+
+def _write_report(campaign: Campaign, watcher: Watcher, platform: Any, folder: Path) -> Path:
+    import pandas as pd
+
+    from materialabs.catalog import Query
+    from materialabs.report import ReportInputs, write_report
+
+    rows = watcher.catalog.query(Query()).to_pandas()
+    rows = rows[rows["campaign_id"] == watcher.campaign_id]
+    inputs = ReportInputs(
+        campaign=campaign, campaign_id=watcher.campaign_id,
+        predictions=rows[rows["kind"] == "prediction"], dft=rows[rows["kind"] == "dft"],
+        promoted=pd.DataFrame(watcher.promoted_rows),
+        ledger_verdict=verify_ledger(platform.ledger_dir),
+        generation_counts=dict(watcher.generation),
+        wall_time_s=watcher.outcome.wall_time_s)
+    return write_report(inputs, folder)
+
+
+def verify_ledger(ledger_dir: Path) -> str:
+    """Export the ledger and verify the export as an auditor would; one line back."""
+    import tempfile
+
+    from ledger import Ledger
+    from ledger.verify import verify_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "ledger.export"
+        with Ledger.open(ledger_dir) as ledger:
+            ledger.export(export)
+            public = ledger.ledger_public
+            size = len(ledger)
+        report = verify_file(export, public)
+    if report.ok:
+        return f"`ledger verify` passed: {size} entries, chain, signatures and tree heads"
+    return f"`ledger verify` FAILED at entry {report.first_bad_seq}: {report.reason}"

@@ -1,0 +1,334 @@
+"""The generic service runtime: a handler plus a bus make a service.
+
+What a service author writes (no Kafka, Faust or HTTP imports)::
+
+    def handle(event: Event, ctx: Context) -> Iterable[Event]:
+        yield ctx.event("CandidatePredicted", {...}, cause=event)
+
+    SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle)
+
+What the runtime does with every record, in this order (at-least-once delivery with
+exactly-once effects for idempotent handlers):
+
+1. decode (Avro single-object); failure -> ``<topic>.dlq`` with ``dlq.reason``,
+   ``dlq.topic``, ``dlq.partition``, ``dlq.offset`` headers; the partition keeps flowing;
+2. skip an ``event_id`` already processed (the processed-ids set is a durable table);
+3. call the handler (retried a few times, then dead-lettered with the error);
+4. give each output a deterministic ``event_id`` (service, input id, index), encode, send;
+5. after the whole batch: flush outputs, then record processed ids and state, then
+   commit offsets. A crash between any two steps redelivers the batch; redone work emits
+   the same event ids, which downstream consumers drop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from materialabs.bus.port import Bus, Record, Table, dlq_topic, next_offsets
+from materialabs.events.codec import DecodeError, EncodeError, decode, encode
+from materialabs.events.envelope import Event, derived_event_id, new_event, utc_now_millis
+from materialabs.events.registry import SchemaRegistry, default_registry
+
+log = logging.getLogger(__name__)
+
+TYPE_HEADER = "materialabs.type"
+
+
+class InvalidEvent(ValueError):
+    """Raised by a handler for an event that decodes but makes no sense; it is dead-lettered."""
+
+
+class JsonState(MutableMapping[str, Any]):
+    """A service's durable state: JSON values over a bus table (written at batch end)."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._cache:
+            raw = self._table.get(key)
+            if raw is None:
+                raise KeyError(key)
+            self._cache[key] = json.loads(raw)
+        return self._cache[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._cache[key] = value
+        self._table.put(key, json.dumps(value, sort_keys=True, default=str).encode())
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._cache.pop(key, None)
+        self._table.put(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cache or key in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k for k, _ in self._table.items()])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._table.items())
+
+    def touch(self, key: str) -> None:
+        """Persist a value mutated in place (``state[k].append(...)``)."""
+        self[key] = self[key]
+
+
+@dataclass
+class Context:
+    """What a handler may use besides the event: ports, clock and durable state."""
+
+    service: str
+    state: MutableMapping[str, Any]
+    clock: Callable[[], datetime] = utc_now_millis
+    store: Any = None
+    ledger: Any = None
+    ports: dict[str, Any] = field(default_factory=dict)
+    registry: SchemaRegistry | None = None
+
+    def event(self, type: str, fields: Mapping[str, Any], cause: Event | None = None,
+              key: str | None = None, campaign_id: str | None = None) -> Event:
+        """A new event produced by this service, caused by ``cause``."""
+        return new_event(type, fields, producer=self.service, causation=cause,
+                         campaign_id=campaign_id, key=key, occurred_at=self.clock(),
+                         registry=self.registry)
+
+
+Handler = Callable[[Event, Context], Iterable[Event] | None]
+
+
+@dataclass
+class ServiceSpec:
+    """One service: its name (also its consumer group), input topics and handler.
+
+    ``produces`` lists output topics to create at start (Kafka would otherwise auto-create
+    them with the broker's default partition count); ``ports`` builds the handler's ports
+    once at start (``store``, ``ledger`` and any others by name); ``partitions`` is used
+    when the runtime creates missing topics.
+    """
+
+    name: str
+    consumes: Sequence[str]
+    handler: Handler
+    produces: Sequence[str] = ()
+    ports: Callable[[], Mapping[str, Any]] | None = None
+    partitions: int | None = None
+
+
+@dataclass
+class RunStats:
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    emitted: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record to produce: an output event or a dead letter."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass
+class Outcome:
+    """What handling one record amounts to, before anything is sent."""
+
+    kind: str  # "processed" | "duplicate" | "dead_lettered"
+    outgoing: list[Outgoing] = field(default_factory=list)
+    marker: str | None = None  # add to the processed-ids set once outgoing is durable
+
+
+def dlq_marker(record: Record) -> str:
+    return f"dlq:{record.topic}:{record.partition}:{record.offset}"
+
+
+def build_context(spec: ServiceSpec, state: MutableMapping[str, Any], registry: SchemaRegistry,
+                  ports: Mapping[str, Any] | None = None) -> Context:
+    all_ports = dict(spec.ports() if spec.ports else {})
+    all_ports.update(ports or {})
+    return Context(service=spec.name, state=state, store=all_ports.pop("store", None),
+                   ledger=all_ports.pop("ledger", None), ports=all_ports, registry=registry)
+
+
+class RecordProcessor:
+    """Decode, deduplicate, handle and encode one record; no transport in here.
+
+    Shared by the bus runner (embedded and kafka-python) and the Faust worker, so both
+    dead-letter, deduplicate and name outputs identically.
+    """
+
+    def __init__(self, spec: ServiceSpec, context: Context, registry: SchemaRegistry,
+                 handler_attempts: int = 3) -> None:
+        self.spec = spec
+        self.context = context
+        self.registry = registry
+        self.handler_attempts = handler_attempts
+
+    def process(self, record: Record, seen: Callable[[str], bool]) -> Outcome:
+        """``seen(marker)`` says whether an event id (or DLQ marker) was already handled."""
+        marker = dlq_marker(record)
+        if seen(marker):
+            return Outcome("duplicate")
+        try:
+            event = decode(record.value, self.registry,
+                           key=record.key.decode("utf-8", "replace") if record.key else None,
+                           topic=record.topic)
+        except DecodeError as error:
+            return self.dead_letter(record, str(error))
+        if seen(event.event_id):
+            return Outcome("duplicate")
+        outputs, failure = self._call_handler(event)
+        if failure is not None:
+            return self.dead_letter(record, failure)
+        return Outcome("processed", [self._outgoing(o, body) for o, body in outputs],
+                       event.event_id)
+
+    def _call_handler(self, event: Event) -> tuple[list[tuple[Event, bytes]], str | None]:
+        error: Exception | None = None
+        for _attempt in range(self.handler_attempts):
+            try:
+                results = list(self.spec.handler(event, self.context) or ())
+                return self._prepare_outputs(event, results), None
+            except (InvalidEvent, EncodeError) as invalid:
+                kind = "invalid" if isinstance(invalid, InvalidEvent) else "output_invalid"
+                return [], f"{kind}: {invalid}"
+            except Exception as exc:  # a handler bug must not block the partition
+                error = exc
+                log.warning("%s: handler failed on %s %s: %r", self.spec.name, event.type,
+                            event.event_id, exc)
+        return [], f"handler_error: {type(error).__name__}: {error}"
+
+    def _prepare_outputs(self, cause: Event, results: list[Event]) -> list[tuple[Event, bytes]]:
+        prepared = []
+        for index, output in enumerate(results):
+            if not isinstance(output, Event):
+                raise EncodeError(f"handler returned {type(output).__name__}, expected Event")
+            output = output.with_event_id(derived_event_id(self.spec.name, cause.event_id, index))
+            prepared.append((output, encode(output, self.registry)))
+        return prepared
+
+    def _outgoing(self, event: Event, body: bytes) -> Outgoing:
+        topic = event.topic or self.registry.schema(event.type).topic
+        if topic is None:
+            raise EncodeError(f"{event.type}: no topic in the event or its schema")
+        return Outgoing(topic, body, event.key.encode() if event.key else None,
+                        ((TYPE_HEADER, event.type.encode()),))
+
+    def dead_letter(self, record: Record, reason: str) -> Outcome:
+        log.warning("%s: dead-lettering %s[%d]@%d: %s", self.spec.name, record.topic,
+                    record.partition, record.offset, reason)
+        headers = (
+            ("dlq.reason", reason.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.service", self.spec.name.encode()),
+        )
+        return Outcome("dead_lettered", [Outgoing(dlq_topic(record.topic), record.value,
+                                                  record.key, headers)], dlq_marker(record))
+
+
+class ServiceRunner:
+    """Drives one service over any bus port adapter (embedded or kafka-python)."""
+
+    def __init__(self, spec: ServiceSpec, bus: Bus, *, registry: SchemaRegistry | None = None,
+                 group: str | None = None, handler_attempts: int = 3,
+                 ports: Mapping[str, Any] | None = None) -> None:
+        self.spec = spec
+        self.bus = bus
+        self.registry = registry or default_registry()
+        self.stats = RunStats()
+        bus.create_topics([*spec.consumes, *(dlq_topic(t) for t in spec.consumes),
+                           *spec.produces], spec.partitions)
+        # Processed ids and state belong with the group's offsets: a new group (a test's
+        # own group, a replay) starts with fresh ones.
+        self.group = group or spec.name
+        self.processed_ids = bus.table(f"{self.group}.processed")
+        self.state_table = bus.table(f"{self.group}.state")
+        self.context = build_context(spec, JsonState(self.state_table), self.registry, ports)
+        self.processor = RecordProcessor(spec, self.context, self.registry, handler_attempts)
+        self.producer = bus.producer()
+        self.consumer = bus.consumer(self.group, list(spec.consumes))
+
+    # -- the loop -------------------------------------------------------------------
+    def step(self, timeout_s: float = 0.2, max_records: int = 500) -> int:
+        """Poll one batch, handle it, make it durable, commit. Returns records seen."""
+        if self.consumer.take_rebalanced():
+            self.processed_ids.catch_up()
+            self.state_table.catch_up()
+        records = self.consumer.poll(timeout_s, max_records)
+        if not records:
+            return 0
+        for record in records:
+            outcome = self.processor.process(record, self.processed_ids.__contains__)
+            for item in outcome.outgoing:
+                self.producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+            if outcome.marker:
+                # In memory at once (a duplicate later in the batch is skipped); durable
+                # only at the flush below, after the outputs are.
+                self.processed_ids.put(outcome.marker, b"")
+            self._count(outcome)
+        self.producer.flush()
+        self.processed_ids.flush()
+        self.state_table.flush()
+        self.consumer.commit(next_offsets(records))
+        self.stats.batches += 1
+        return len(records)
+
+    def _count(self, outcome: Outcome) -> None:
+        if outcome.kind == "processed":
+            self.stats.processed += 1
+            self.stats.emitted += len(outcome.outgoing)
+        elif outcome.kind == "duplicate":
+            self.stats.duplicates += 1
+        else:
+            self.stats.dead_lettered += 1
+
+    def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None,
+            poll_timeout_s: float = 0.2, max_records: int = 500) -> RunStats:
+        """Loop until ``stop`` is set, or (with ``idle_exit_s``) after that long without records."""
+        last_activity = time.monotonic()
+        while not (stop and stop.is_set()):
+            if self.step(poll_timeout_s, max_records) or not self.consumer.ready():
+                # Waiting for a rebalance (e.g. for a killed member's session to expire)
+                # is not idleness.
+                last_activity = time.monotonic()
+            elif idle_exit_s is not None and time.monotonic() - last_activity >= idle_exit_s:
+                break
+        return self.stats
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.flush()
+
+
+def run_services(runners: Sequence[ServiceRunner], stop: threading.Event | None = None,
+                 idle_exit_s: float | None = 1.0, max_records: int = 500) -> None:
+    """Round-robin several services in one thread (the embedded mode's one process)."""
+    last_activity = time.monotonic()
+    while not (stop and stop.is_set()):
+        seen = sum(r.step(0.0, max_records) for r in runners)
+        if seen:
+            last_activity = time.monotonic()
+            continue
+        if idle_exit_s is not None and time.monotonic() - last_activity >= idle_exit_s:
+            return
+        time.sleep(0.01)

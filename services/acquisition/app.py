@@ -1,0 +1,14 @@
+"""acquisition wiring: the campaign stream, predictions and DFT results in."""
+
+from materialabs import ports
+from materialabs.runtime import ServiceSpec
+from services.acquisition.handlers import handle
+
+
+def build_ports() -> dict:
+    return {"hull": ports.hull()}
+
+
+SERVICE = ServiceSpec(name="acquisition",
+                      consumes=["campaigns", "candidates.predicted", "dft.completed"],
+                      handler=handle, ports=build_ports)

@@ -1,0 +1,293 @@
+"""acquisition: the campaign's clock. Picks which candidates get DFT, promotes the good ones.
+
+Round protocol (all on the ``campaigns`` topic unless named):
+
+1. ``GenerationFinished(r, count)`` + ``count`` × ``CandidatePredicted(r)`` → the round's
+   pool is complete → select a batch with the campaign's policy → ``DftRequested`` × k
+   (and ``CandidatePromoted(predicted_confidently)`` for confident predictions).
+2. k × ``DftCompleted(r)`` → DFT-confirmed stable ones are promoted and become parents.
+3. ``RetrainFinished(r)`` (the retrainer's verdict on round r's data) → ``RoundStarted(r+1)``
+   carrying the model to use and the new parents, or ``CampaignFinished``.
+
+Waiting on counts, not on time, makes the decisions the same whatever order the topics
+interleave in, so an embedded and a distributed run with the same seed agree.
+
+State (durable, per campaign): the spec, each round's counters, the pool of candidates
+with their latest prediction, and what was evaluated. Ports: ``hull`` (HullReference on
+the model's energy scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from materialabs.acquisition.batch import DiversityRule, select_batch
+from materialabs.acquisition.policies import (
+    AcquisitionContext,
+    Predictions,
+    make_policy,
+    minimise,
+    window,
+)
+from materialabs.campaign import Campaign
+from materialabs.crystals import Crystal
+from materialabs.events import Event
+from materialabs.runtime import Context
+
+STABLE_E_ABOVE_HULL_EV = 0.025   # eV/atom: within DFT's usual error of the hull
+CONFIDENT_SIGMAS = 2.0           # predicted stable if mean + 2σ is below the hull
+ENERGY = "formation_energy_per_atom"
+GAP = "band_gap"
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    campaign_id = event.campaign_id
+    if not campaign_id:
+        return
+    book = ctx.state.get(_key(campaign_id))
+    if event.type == "CampaignStarted":
+        if book is None:
+            ctx.state[_key(campaign_id)] = _new_book(event)
+        return
+    if book is None:
+        return  # not a campaign this service saw start (e.g. a stray replay); nothing to do
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        yield from handler(book, event, ctx)
+        ctx.state[_key(campaign_id)] = book
+
+
+def _key(campaign_id: str) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def _new_book(event: Event) -> dict[str, Any]:
+    fields = {k: v for k, v in event.payload.items()
+              if k not in ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")}
+    return {"spec": fields, "rounds": {}, "pool": {}, "dft_calls": 0, "promoted": [],
+            "finished": False}
+
+
+def _round(book: dict[str, Any], number: int) -> dict[str, Any]:
+    return book["rounds"].setdefault(str(number), {
+        "expected": None, "predicted": [], "selected": None, "completed": [],
+        "retrained": None, "parents": [], "advanced": False})
+
+
+# -- events -------------------------------------------------------------------------------------
+
+def _on_generation_finished(book, event, ctx) -> Iterator[Event]:
+    state = _round(book, event["round"])
+    state["expected"] = int(event["count"])
+    yield from _maybe_select(book, event, ctx, event["round"])
+
+
+def _on_predicted(book, event, ctx) -> Iterator[Event]:
+    number = event["round"]
+    state = _round(book, number)
+    candidate_id = event["candidate_id"]
+    if candidate_id not in state["predicted"]:
+        state["predicted"].append(candidate_id)
+    crystal = Crystal.from_record(event["crystal"])
+    values = {p["target"]: (p["mean"], p["sigma"]) for p in event["predictions"]}
+    entry = book["pool"].setdefault(candidate_id, {
+        "crystal": event["crystal"], "formula": crystal.to_structure().composition.reduced_formula,
+        "round": number, "evaluated": False, "dft": None})
+    entry["prediction"] = values
+    entry["model_cid"] = event["model_cid"]
+    yield from _maybe_select(book, event, ctx, number)
+
+
+def _on_dft_completed(book, event, ctx) -> Iterator[Event]:
+    number = event["round"]
+    state = _round(book, number)
+    candidate_id = event["candidate_id"]
+    if candidate_id in state["completed"]:
+        return
+    state["completed"].append(candidate_id)
+    entry = book["pool"].get(candidate_id)
+    if entry is not None:
+        entry["dft"] = {"status": event["status"],
+                        "formation_energy_per_atom_eV": event["formation_energy_per_atom_eV"],
+                        "band_gap_eV": event["band_gap_eV"]}
+        promotion = _dft_promotion(book, entry, candidate_id, event, ctx)
+        if promotion is not None:
+            state["parents"].append(candidate_id)
+            yield promotion
+    yield from _maybe_advance(book, event, ctx, number)
+
+
+def _on_retrain_finished(book, event, ctx) -> Iterator[Event]:
+    state = _round(book, event["round"])
+    state["retrained"] = event["model_cid"] or ""
+    yield from _maybe_advance(book, event, ctx, event["round"])
+
+
+_HANDLERS = {
+    "GenerationFinished": _on_generation_finished,
+    "CandidatePredicted": _on_predicted,
+    "DftCompleted": _on_dft_completed,
+    "RetrainFinished": _on_retrain_finished,
+}
+
+
+# -- decisions ------------------------------------------------------------------------------------
+
+def _maybe_select(book, event, ctx, number: int) -> Iterator[Event]:
+    state = _round(book, number)
+    if (state["selected"] is not None or state["expected"] is None
+            or len(state["predicted"]) < state["expected"] or book["finished"]):
+        return
+    campaign = Campaign.from_event_fields(book["spec"])
+    budget_left = campaign.dft_budget - book["dft_calls"]
+    open_ids = sorted(cid for cid, e in book["pool"].items() if not e["evaluated"])
+    k = min(campaign.batch_size, budget_left, len(open_ids))
+    picks = _choose(campaign, book, open_ids, k, number, ctx)
+    state["selected"] = [cid for cid, _ in picks]
+    book["dft_calls"] += len(picks)
+    for candidate_id, score in picks:
+        book["pool"][candidate_id]["evaluated"] = True
+        yield ctx.event("DftRequested", {
+            "candidate_id": candidate_id, "crystal": book["pool"][candidate_id]["crystal"],
+            "backend": campaign.dft_backend, "round": number,
+            "acquisition_score": float(score), "policy": campaign.policy}, cause=event)
+    yield from _confident_promotions(book, open_ids, event, ctx)
+    if not picks:
+        yield from _finish(book, event, ctx, number, "nothing left to evaluate")
+
+
+def _choose(campaign: Campaign, book, open_ids: list[str], k: int, number: int,
+            ctx: Context) -> list[tuple[str, float]]:
+    if k <= 0:
+        return []
+    hull = ctx.ports["hull"]
+    entries = [book["pool"][cid] for cid in open_ids]
+    energy_mean = np.array([e["prediction"][ENERGY][0] for e in entries])
+    energy_sigma = np.array([e["prediction"][ENERGY][1] for e in entries])
+    above_hull = energy_mean - np.array([hull.hull_energy_per_atom(e["formula"]) for e in entries])
+    rng = np.random.default_rng([campaign.seed, number])
+    context = AcquisitionContext(rng=rng, best_observed=_best_observed(book, hull))
+    if campaign.policy == "pareto":
+        policy, predictions = _pareto(campaign, entries, above_hull, energy_sigma)
+    else:
+        options = {k_: float(v) for k_, v in campaign.policy_params.items()
+                   if k_ in ("kappa", "xi")}
+        policy = make_policy(campaign.policy, **options)
+        predictions = Predictions(mean=above_hull, std=energy_sigma)
+    keys = [f"{e['formula']}:{Crystal.from_record(e['crystal']).num_sites}" for e in entries]
+    chosen = select_batch(policy, predictions, context, k,
+                          diversity=DiversityRule(duplicate_keys=keys))
+    scores = np.asarray(policy.scores(predictions, context), float)
+    return [(open_ids[i], float(scores[i])) for i in chosen]
+
+
+def _pareto(campaign: Campaign, entries, above_hull, energy_sigma):
+    from materialabs.acquisition.policies import ParetoPolicy
+
+    gap_target = next((t for t in campaign.targets if t.property == GAP), None)
+    windowed = gap_target is not None and gap_target.direction == "window"
+    low, high = (gap_target.low, gap_target.high) if windowed else (0.0, np.inf)
+    gaps = np.array([e["prediction"].get(GAP, (0.0, 0.0))[0] for e in entries])
+    gap_sigma = np.array([e["prediction"].get(GAP, (0.0, 0.0))[1] for e in entries])
+    objectives = [minimise("e_above_hull"), window(GAP, low, high)]
+    policy = ParetoPolicy(objectives=objectives)
+    predictions = Predictions(mean=np.stack([above_hull, gaps], axis=1),
+                              std=np.stack([energy_sigma, gap_sigma], axis=1))
+    return policy, predictions
+
+
+def _best_observed(book, hull) -> float | None:
+    values = [e["dft"]["formation_energy_per_atom_eV"] - hull.hull_energy_per_atom(e["formula"])
+              for e in book["pool"].values()
+              if e["dft"] and e["dft"]["status"] == "ok"
+              and e["dft"]["formation_energy_per_atom_eV"] is not None]
+    return min(values) if values else None
+
+
+def _gap_ok(campaign: Campaign, gap: float | None) -> bool:
+    for target in campaign.targets:
+        if target.property == GAP and target.direction == "window" and gap is not None:
+            return target.low <= gap <= target.high
+    return True
+
+
+def _dft_promotion(book, entry, candidate_id, event, ctx) -> Event | None:
+    if event["status"] != "ok" or event["formation_energy_per_atom_eV"] is None:
+        return None
+    campaign = Campaign.from_event_fields(book["spec"])
+    e_hull = event["formation_energy_per_atom_eV"] - ctx.ports["hull"].hull_energy_per_atom(
+        entry["formula"])
+    if e_hull > STABLE_E_ABOVE_HULL_EV or not _gap_ok(campaign, event["band_gap_eV"]):
+        return None
+    book["promoted"].append(candidate_id)
+    values = [_value(ENERGY, event["formation_energy_per_atom_eV"], "eV/atom", None, "dft"),
+              _value("e_above_hull", e_hull, "eV/atom", None, "dft")]
+    if event["band_gap_eV"] is not None:
+        values.append(_value(GAP, event["band_gap_eV"], "eV", None, "dft"))
+    return _promotion(entry, candidate_id, "dft_confirmed", values, event, ctx)
+
+
+def _confident_promotions(book, open_ids, event, ctx) -> Iterator[Event]:
+    campaign = Campaign.from_event_fields(book["spec"])
+    hull = ctx.ports["hull"]
+    for candidate_id in open_ids:
+        entry = book["pool"][candidate_id]
+        if candidate_id in book["promoted"]:
+            continue
+        mean, sigma = entry["prediction"][ENERGY]
+        e_hull = mean - hull.hull_energy_per_atom(entry["formula"])
+        gap = entry["prediction"].get(GAP)
+        if e_hull + CONFIDENT_SIGMAS * sigma > 0 or not _gap_ok(campaign, gap and gap[0]):
+            continue
+        book["promoted"].append(candidate_id)
+        values = [_value(ENERGY, mean, "eV/atom", sigma, "model"),
+                  _value("e_above_hull", e_hull, "eV/atom", sigma, "model")]
+        if gap:
+            values.append(_value(GAP, gap[0], "eV", gap[1], "model"))
+        yield _promotion(entry, candidate_id, "predicted_confidently", values, event, ctx)
+
+
+def _value(name: str, value: float, unit: str, sigma: float | None, source: str) -> dict:
+    return {"name": name, "value": float(value), "unit": unit,
+            "sigma": None if sigma is None else float(sigma), "source": source}
+
+
+def _promotion(entry, candidate_id, reason, values, event, ctx) -> Event:
+    crystal = Crystal.from_record(entry["crystal"])
+    return ctx.event("CandidatePromoted", {
+        "candidate_id": candidate_id, "crystal": entry["crystal"],
+        "reduced_formula": entry["formula"], "chemical_system": crystal.chemical_system,
+        "reason": reason, "values": values, "model_cid": entry.get("model_cid")}, cause=event)
+
+
+def _maybe_advance(book, event, ctx, number: int) -> Iterator[Event]:
+    state = _round(book, number)
+    if (state["advanced"] or state["selected"] is None or state["retrained"] is None
+            or len(state["completed"]) < len(state["selected"]) or book["finished"]):
+        return
+    state["advanced"] = True
+    campaign = Campaign.from_event_fields(book["spec"])
+    if number + 1 >= campaign.rounds:
+        yield from _finish(book, event, ctx, number, "all rounds done")
+    elif book["dft_calls"] >= campaign.dft_budget:
+        yield from _finish(book, event, ctx, number, "DFT budget used up", "budget_exhausted")
+    else:
+        parents = [{"candidate_id": cid, "crystal": book["pool"][cid]["crystal"]}
+                   for cid in state["parents"]]
+        yield ctx.event("RoundStarted", {
+            "round": number + 1, "model_cid": state["retrained"] or None,
+            "parents": parents, "dft_calls_used": book["dft_calls"]}, cause=event)
+
+
+def _finish(book, event, ctx, number: int, message: str,
+            status: str = "completed") -> Iterator[Event]:
+    book["finished"] = True
+    best = sorted((cid for cid in book["promoted"]),
+                  key=lambda cid: book["pool"][cid]["prediction"][ENERGY][0])[:10]
+    yield ctx.event("CampaignFinished", {
+        "status": status, "rounds_completed": number + 1, "dft_calls_used": book["dft_calls"],
+        "promoted_count": len(book["promoted"]), "best_candidate_ids": best,
+        "report_cid": None, "message": message}, cause=event)

@@ -1,0 +1,13 @@
+"""generator wiring: the campaign stream in, candidates out."""
+
+from materialabs import ports
+from materialabs.runtime import ServiceSpec
+from services.generator.handlers import handle
+
+
+def build_ports() -> dict:
+    return {"parents": ports.campaign_parents}
+
+
+SERVICE = ServiceSpec(name="generator", consumes=["campaigns"], handler=handle,
+                      ports=build_ports)

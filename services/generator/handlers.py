@@ -1,0 +1,125 @@
+"""generator: a campaign start or a new round in, that round's candidate crystals out.
+
+Round 0 substitutes (SAPS) the first slice of the campaign's parents: the *known*
+structures inside its chemical space (see ``materialabs.ports.campaign_parents``), in a
+seeded order. Each later round takes the next slice plus
+the DFT-confirmed stable candidates of the round before (``RoundStarted.parents``). A
+round ends with ``GenerationFinished`` carrying the count and the validity-filter counts,
+so the acquisition service knows when the round's pool is complete.
+
+Deterministic for a seed: parents are ordered by material id then shuffled with the seed,
+and the per-round seed is ``[seed, round]``. Duplicates are removed against everything
+this campaign proposed before (state survives a restart) and against the parents.
+
+Ports: ``parents`` (callable: Campaign -> list of (id, Crystal)).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from materialabs.campaign import Campaign
+from materialabs.crystals import Crystal
+from materialabs.events import Event
+from materialabs.generate import saps
+from materialabs.generate.dedup import Deduplicator
+from materialabs.generate.filters import BatchReport
+from materialabs.runtime import Context
+
+PARENTS_PER_ROUND = 24
+_deduplicators: dict[str, Deduplicator] = {}  # per campaign; rebuilt from state on restart
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    campaign_id = event.campaign_id
+    if not campaign_id or event.type not in ("CampaignStarted", "RoundStarted"):
+        return
+    key = f"campaign:{campaign_id}"
+    if event.type == "CampaignStarted":
+        if key in ctx.state:
+            return
+        book = {"spec": _spec(event), "cursor": 0, "emitted": []}
+        number, new_parents, model_cid = 0, [], None
+    else:
+        book = ctx.state.get(key)
+        if book is None:
+            return
+        number, model_cid = event["round"], event["model_cid"]
+        new_parents = [(p["candidate_id"], Crystal.from_record(p["crystal"]))
+                       for p in event["parents"]]
+    if number in book.get("done_rounds", []):
+        return
+    campaign = Campaign.from_event_fields(book["spec"])
+    yield from _generate_round(campaign, campaign_id, book, number, new_parents, model_cid,
+                               event, ctx)
+    book.setdefault("done_rounds", []).append(number)
+    ctx.state[key] = book
+
+
+def _spec(event: Event) -> dict[str, Any]:
+    envelope = ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")
+    return {k: v for k, v in event.payload.items() if k not in envelope}
+
+
+def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: int,
+                    new_parents: list[tuple[str, Crystal]], model_cid: str | None,
+                    cause: Event, ctx: Context) -> Iterator[Event]:
+    started = time.monotonic()
+    all_parents = ctx.ports["parents"](campaign)
+    cursor = book["cursor"]
+    parents = new_parents + all_parents[cursor:cursor + PARENTS_PER_ROUND]
+    book["cursor"] = cursor + PARENTS_PER_ROUND
+    deduplicator = _deduplicator(campaign_id, book, all_parents)
+    report = BatchReport()
+    dropped = {"outside_chemical_space": 0, "too_many_sites": 0, "duplicate_of_earlier_round": 0}
+    allowed = set(campaign.elements)
+    emitted = []
+    if "saps" in campaign.methods and parents:
+        candidates, saps_report = saps.generate(
+            parents, n=None, seed=_round_seed(campaign, number),
+            config=saps.SapsConfig(max_per_parent=60, max_parent_sites=campaign.max_sites))
+        report.merge(saps_report)
+        for candidate in candidates:
+            if not set(candidate.crystal.species) <= allowed:
+                dropped["outside_chemical_space"] += 1
+                continue
+            if candidate.crystal.num_sites > campaign.max_sites:
+                dropped["too_many_sites"] += 1
+                continue
+            if deduplicator.add(candidate.candidate_id, candidate.crystal):
+                dropped["duplicate_of_earlier_round"] += 1
+                continue
+            emitted.append(candidate)
+            if len(emitted) >= campaign.candidates_per_round:
+                break
+    for candidate in emitted:
+        book["emitted"].append(candidate.crystal.as_record())
+        yield ctx.event("CandidateGenerated", {
+            "candidate_id": candidate.candidate_id, "crystal": candidate.crystal.as_record(),
+            "method": candidate.method, "parent_ids": list(candidate.parent_ids),
+            "params_json": json.dumps(candidate.params, sort_keys=True, default=str),
+            "seed": candidate.seed, "round": number, "model_cid": model_cid}, cause=cause)
+    counts = {**report.as_dict(), **dropped, "emitted": len(emitted)}
+    yield ctx.event("GenerationFinished", {
+        "round": number, "count": len(emitted), "counts": counts,
+        "wall_time_s": time.monotonic() - started}, cause=cause)
+
+
+def _round_seed(campaign: Campaign, number: int) -> int:
+    return int(campaign.seed) * 1000 + number
+
+
+def _deduplicator(campaign_id: str, book: dict, parents: list[tuple[str, Crystal]]
+                  ) -> Deduplicator:
+    deduplicator = _deduplicators.get(campaign_id)
+    if deduplicator is None:
+        deduplicator = Deduplicator()
+        deduplicator.add_known([c for _, c in parents], [pid for pid, _ in parents])
+        for record in book["emitted"]:
+            crystal = Crystal.from_record(record)
+            deduplicator.add(crystal.content_key(), crystal)
+        _deduplicators[campaign_id] = deduplicator
+    return deduplicator

@@ -1,0 +1,14 @@
+"""predictor wiring: candidates.generated in, candidates.predicted out."""
+
+from materialabs import config, ports
+from materialabs.models import LedgerView, ModelRegistry
+from materialabs.runtime import ServiceSpec
+from services.predictor.handlers import handle
+
+
+def build_ports() -> dict:
+    return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir()))}
+
+
+SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle,
+                      ports=build_ports)

@@ -1,0 +1,76 @@
+"""predictor: candidates in, mean ± σ per target out, stamped with the model's CID.
+
+Micro-batching: :func:`handle_batch` scores every candidate of a polled batch in one
+ensemble call (the runtime bounds the batch by size and poll wait). A candidate names
+the model it must be scored with (``model_cid``, set per round); the model is loaded only
+through the registry, which checks its ledger entry and its bytes. A refused model is
+reported in the log and the registry, and the candidate is scored with the current model
+instead, so the stream never stalls on a bad model.
+
+Ports: ``models`` (materialabs.models.ModelRegistry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+from materialabs.crystals import Crystal
+from materialabs.events import Event
+from materialabs.models import ModelRefused
+from materialabs.runtime import Context, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    for _cause, outputs in handle_batch([event], ctx):
+        yield from outputs
+
+
+def handle_batch(events: Sequence[Event], ctx: Context) -> list[tuple[Event, list[Event]]]:
+    """Score a batch; returns (cause, outputs) pairs in input order."""
+    wanted = [e for e in events if e.type == "CandidateGenerated"]
+    by_model: dict[str, list[Event]] = defaultdict(list)
+    for event in wanted:
+        by_model[_model_for(event, ctx)].append(event)
+    outputs: dict[str, list[Event]] = {e.event_id: [] for e in events}
+    for model_cid, group in by_model.items():
+        ensemble = ctx.ports["models"].load(model_cid)
+        crystals = [_crystal(e) for e in group]
+        prediction = ensemble.predict(crystals)
+        units = ensemble.units()
+        for row, event in enumerate(group):
+            predictions = [{"target": t, "mean": float(prediction.mean[row, k]),
+                            "sigma": float(prediction.std[row, k]), "unit": units[t]}
+                           for k, t in enumerate(prediction.targets)]
+            outputs[event.event_id].append(ctx.event("CandidatePredicted", {
+                "candidate_id": event["candidate_id"], "crystal": event["crystal"],
+                "predictions": predictions, "model_cid": model_cid, "round": event["round"],
+            }, cause=event))
+    return [(e, outputs[e.event_id]) for e in events]
+
+
+def _model_for(event: Event, ctx: Context) -> str:
+    registry = ctx.ports["models"]
+    current = ctx.state.get("current_model") or registry.latest()
+    if current is None:
+        raise RuntimeError("no model version on the ledger yet; publish one first")
+    wanted = event.payload.get("model_cid")
+    if wanted and wanted != current:
+        try:
+            registry.load(wanted)
+            ctx.state["current_model"] = wanted
+            return wanted
+        except ModelRefused as refusal:
+            log.warning("predictor: %s; keeping model %s", refusal, current)
+    return current
+
+
+def _crystal(event: Event) -> Crystal:
+    try:
+        return Crystal.from_record(event["crystal"])
+    except ValueError as error:
+        raise InvalidEvent(f"CandidateGenerated {event['candidate_id']}: crystal: {error}") \
+            from error
