@@ -123,6 +123,11 @@ class ServiceSpec:
     produces: Sequence[str] = ()
     ports: Callable[[], Mapping[str, Any]] | None = None
     partitions: int | None = None
+    # Micro-batching: called with every decodable event of a polled batch before they are
+    # handled one by one, so a service can do the batch's heavy work in one call (the
+    # predictor scores all candidates in one ensemble pass). Failures here are only logged:
+    # the per-event handler still runs and decides.
+    before_batch: Callable[[Sequence[Event], Context], None] | None = None
 
 
 @dataclass
@@ -277,6 +282,8 @@ class ServiceRunner:
         records = self.consumer.poll(timeout_s, max_records)
         if not records:
             return 0
+        if self.spec.before_batch is not None:
+            self._before_batch(records)
         for record in records:
             outcome = self.processor.process(record, self.processed_ids.__contains__)
             for item in outcome.outgoing:
@@ -292,6 +299,19 @@ class ServiceRunner:
         self.consumer.commit(next_offsets(records))
         self.stats.batches += 1
         return len(records)
+
+    def _before_batch(self, records: Sequence[Record]) -> None:
+        events = []
+        for record in records:
+            try:
+                events.append(decode(record.value, self.registry, topic=record.topic))
+            except DecodeError:
+                continue  # the per-record path dead-letters it
+        try:
+            self.spec.before_batch(events, self.context)  # type: ignore[misc]
+        except Exception as error:  # noqa: BLE001 - an optimisation must not lose records
+            log.warning("%s: batch preparation failed (%r); handling one by one",
+                        self.spec.name, error)
 
     def _count(self, outcome: Outcome) -> None:
         if outcome.kind == "processed":

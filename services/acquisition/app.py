@@ -11,4 +11,5 @@ def build_ports() -> dict:
 
 SERVICE = ServiceSpec(name="acquisition",
                       consumes=["campaigns", "candidates.predicted", "dft.completed"],
-                      handler=handle, ports=build_ports)
+                      handler=handle, produces=["dft.requested", "candidates.promoted"],
+                      ports=build_ports)

@@ -10,4 +10,5 @@ def build_ports() -> dict:
 
 
 SERVICE = ServiceSpec(name="dft_runner", consumes=["dft.requested"], handler=handle,
+                      produces=["dft.completed"],
                       ports=build_ports)

@@ -10,4 +10,5 @@ def build_ports() -> dict:
 
 
 SERVICE = ServiceSpec(name="generator", consumes=["campaigns"], handler=handle,
+                      produces=["candidates.generated"],
                       ports=build_ports)

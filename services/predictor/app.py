@@ -3,7 +3,7 @@
 from materialabs import config, ports
 from materialabs.models import LedgerView, ModelRegistry
 from materialabs.runtime import ServiceSpec
-from services.predictor.handlers import handle
+from services.predictor.handlers import handle, score_batch
 
 
 def build_ports() -> dict:
@@ -11,4 +11,5 @@ def build_ports() -> dict:
 
 
 SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle,
-                      ports=build_ports)
+                      produces=["candidates.predicted"], ports=build_ports,
+                      before_batch=score_batch)

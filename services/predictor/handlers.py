@@ -1,7 +1,9 @@
 """predictor: candidates in, mean ± σ per target out, stamped with the model's CID.
 
-Micro-batching: :func:`handle_batch` scores every candidate of a polled batch in one
-ensemble call (the runtime bounds the batch by size and poll wait). A candidate names
+Micro-batching: :func:`score_batch` (the runtime's ``before_batch`` hook) scores every
+candidate of a polled batch in one ensemble call per model and leaves the results for
+:func:`handle`, which then only wraps them in events (the runtime bounds a batch by size
+and poll wait). Without the hook, ``handle`` scores its one candidate itself. A candidate names
 the model it must be scored with (``model_cid``, set per round); the model is loaded only
 through the registry, which checks its ledger entry and its bytes. A refused model is
 reported in the log and the registry, and the candidate is scored with the current model
@@ -24,32 +26,39 @@ from materialabs.runtime import Context, InvalidEvent
 log = logging.getLogger(__name__)
 
 
+_SCORED = "_scored"  # ports key of the batch's precomputed (model cid, predictions)
+
+
 def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    for _cause, outputs in handle_batch([event], ctx):
-        yield from outputs
+    if event.type != "CandidateGenerated":
+        return
+    scored = ctx.ports.setdefault(_SCORED, {})
+    if event.event_id not in scored:
+        score_batch([event], ctx)
+    model_cid, predictions = scored.pop(event.event_id)
+    yield ctx.event("CandidatePredicted", {
+        "candidate_id": event["candidate_id"], "crystal": event["crystal"],
+        "predictions": predictions, "model_cid": model_cid, "round": event["round"]},
+        cause=event)
 
 
-def handle_batch(events: Sequence[Event], ctx: Context) -> list[tuple[Event, list[Event]]]:
-    """Score a batch; returns (cause, outputs) pairs in input order."""
-    wanted = [e for e in events if e.type == "CandidateGenerated"]
+def score_batch(events: Sequence[Event], ctx: Context) -> None:
+    """Score all candidates in ``events``, one ensemble pass per model."""
+    scored = ctx.ports.setdefault(_SCORED, {})
+    scored.clear()  # a previous batch's leftovers (events deduplicated away)
     by_model: dict[str, list[Event]] = defaultdict(list)
-    for event in wanted:
-        by_model[_model_for(event, ctx)].append(event)
-    outputs: dict[str, list[Event]] = {e.event_id: [] for e in events}
+    for event in events:
+        if event.type == "CandidateGenerated":
+            by_model[_model_for(event, ctx)].append(event)
     for model_cid, group in by_model.items():
         ensemble = ctx.ports["models"].load(model_cid)
-        crystals = [_crystal(e) for e in group]
-        prediction = ensemble.predict(crystals)
+        prediction = ensemble.predict([_crystal(e) for e in group])
         units = ensemble.units()
         for row, event in enumerate(group):
-            predictions = [{"target": t, "mean": float(prediction.mean[row, k]),
-                            "sigma": float(prediction.std[row, k]), "unit": units[t]}
-                           for k, t in enumerate(prediction.targets)]
-            outputs[event.event_id].append(ctx.event("CandidatePredicted", {
-                "candidate_id": event["candidate_id"], "crystal": event["crystal"],
-                "predictions": predictions, "model_cid": model_cid, "round": event["round"],
-            }, cause=event))
-    return [(e, outputs[e.event_id]) for e in events]
+            scored[event.event_id] = (model_cid, [
+                {"target": t, "mean": float(prediction.mean[row, k]),
+                 "sigma": float(prediction.std[row, k]), "unit": units[t]}
+                for k, t in enumerate(prediction.targets)])
 
 
 def _model_for(event: Event, ctx: Context) -> str:

@@ -10,8 +10,8 @@ from materialabs.platform import retrainer_key_path
 from materialabs.runtime import ServiceSpec
 from services.retrainer.handlers import handle
 
-REPLAY_SAMPLE = 400      # original training structures mixed into every fine-tune
-VALIDATION_SAMPLE = 300  # fixed validation structures every successor is judged on
+REPLAY_SAMPLE = 200      # original training structures mixed into every fine-tune
+VALIDATION_SAMPLE = 200  # fixed validation structures every successor is judged on
 
 
 @cache
@@ -34,9 +34,10 @@ def build_ports() -> dict:
 
     return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
             "store": ports.store(), "signer": read_private_key(retrainer_key_path()),
-            "reference": reference, "epochs": 4}
+            "reference": reference, "epochs": 3}
 
 
 SERVICE = ServiceSpec(name="retrainer",
                       consumes=["dft.requested", "dft.completed", "ledger.entries"],
-                      handler=handle, ports=build_ports)
+                      handler=handle, produces=["models.published", "ledger.requests"],
+                      ports=build_ports)
