@@ -20,6 +20,9 @@ start_all() {
     export MATERIALABS_IPFS="$(cat "$RUN/ipfs/api")"
     export MATERIALABS_HOME="$RUN/home"
     mkdir -p "$MATERIALABS_HOME"
+    # The ledger, the retrainer's key and the default model must exist before any service.
+    "$MATERIALABS_BIN" setup >"$RUN/logs/setup.log" 2>&1 ||
+        die infra/services "materialabs setup failed; see $RUN/logs/setup.log"
     local name pid
     for name in "${SERVICES[@]}"; do
         pid="$(cat "$STATE/$name.pid" 2>/dev/null || true)"

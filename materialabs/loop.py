@@ -52,11 +52,14 @@ class Watcher:
         self.promoted_rows: list[dict[str, Any]] = []
         self.generation: Counter = Counter()
         self._pending_rows: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
         self._bars = _Bars(campaign, progress)
 
     def see(self, event: Event) -> None:
-        if event.campaign_id != self.campaign_id:
+        # At-least-once delivery: a redelivered event carries the same id; count it once.
+        if event.campaign_id != self.campaign_id or event.event_id in self._seen:
             return
+        self._seen.add(event.event_id)
         self.outcome.counts[event.type] += 1
         handler = getattr(self, f"_on_{event.type}", None)
         if handler is not None:
@@ -161,13 +164,17 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
                  campaign_id: str | None = None, timeout_s: float | None = None
                  ) -> CampaignOutcome:
     from materialabs.bus import open_bus
-    from materialabs.platform import ensure_platform, publish_default_model
+    from materialabs.platform import ensure_platform, platform_paths, publish_default_model
     from materialabs.runtime import ServiceRunner
 
     started = time.monotonic()
     home = home or config.home()
-    platform = ensure_platform(home)
-    publish_default_model(platform)
+    if distributed:
+        # The services own the ledger (one writer); `materialabs setup` prepared the home.
+        platform = platform_paths(home)
+    else:
+        platform = ensure_platform(home)
+        publish_default_model(platform)
     campaign_id = campaign_id or str(uuid.uuid4())
     bootstrap = config.kafka_bootstrap() if distributed else None
     if distributed and not bootstrap:
@@ -240,7 +247,7 @@ def verify_ledger(ledger_dir: Path) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "ledger.export"
-        with Ledger.open(ledger_dir) as ledger:
+        with Ledger.open(ledger_dir, readonly=True) as ledger:
             ledger.export(export)
             public = ledger.ledger_public
             size = len(ledger)

@@ -29,6 +29,13 @@ class Platform:
     retrainer_key: Path
 
 
+def platform_paths(home: Path | None = None) -> Platform:
+    """Where an existing home keeps its ledger and keys (no set-up, no ledger lock)."""
+    home = home or config.home()
+    keys = home / "keys"
+    return Platform(home, home / "ledger", keys / "admin.key", keys / "retrainer.key")
+
+
 def ensure_platform(home: Path | None = None) -> Platform:
     from ledger import Ledger, init_ledger
     from ledger.keys import generate_key, public_bytes, read_private_key, write_private_key
