@@ -1,0 +1,202 @@
+"""One GPAW calculation, run as ``python -m materialabs.dft.gpaw_worker JOBDIR``.
+
+Reads ``JOBDIR/job.json``, writes GPAW's log to ``JOBDIR/gpaw.txt`` and the parsed result
+to ``JOBDIR/result.json``. Started and, at its time limit, killed by
+:func:`materialabs.dft.gpaw.run_worker`; it imports GPAW, the caller never does.
+
+Job kinds:
+  ``crystal``    a single point (or a short position relaxation) of the given crystal;
+  ``reference``  the elemental reference phase of one element (see :func:`reference_atoms`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Bond lengths (Å) of the diatomic molecules used as references for elements whose standard
+# state is a gas or a molecular crystal (halogens): a molecular crystal's cohesion is a few
+# tens of meV/atom, far below the settings' own error.
+DIATOMIC_BOND_A = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99, "Br": 2.28,
+                   "I": 2.67}
+TRIPLET_DIMERS = {"O"}  # O2's ground state is a spin triplet
+NOBLE_GASES = {"He", "Ne", "Ar", "Kr", "Xe", "Rn"}
+
+
+def crystal_atoms(record: dict[str, Any]) -> Any:
+    from ase import Atoms
+
+    lattice = np.asarray(record["lattice_angstrom"], dtype=float).reshape(3, 3)
+    frac = np.asarray(record["frac_coords"], dtype=float).reshape(-1, 3)
+    return Atoms(symbols=record["species"], scaled_positions=frac, cell=lattice, pbc=True)
+
+
+def reference_atoms(symbol: str, box_A: float) -> tuple[Any, str]:
+    """The structure standing for an element's standard state, and a word saying which.
+
+    Diatomic gases and halogens: a dimer in a cubic box. Noble gases: one atom in a box.
+    Elements with an ASE reference crystal: that crystal (primitive cell, experimental
+    lattice constant). Others (B, P, S, Mn, Ga, ...: large or low-symmetry cells): fcc with
+    nearest neighbours at twice the covalent radius, only a starting guess: the caller
+    relaxes its volume (:func:`fcc_equilibrium`), and the result records the approximation.
+    """
+    from ase import Atoms
+    from ase.build import bulk
+    from ase.data import atomic_numbers, covalent_radii
+
+    if symbol in DIATOMIC_BOND_A:
+        d = DIATOMIC_BOND_A[symbol]
+        centre = box_A / 2
+        atoms = Atoms([symbol, symbol], positions=[[centre, centre, centre - d / 2],
+                                                   [centre, centre, centre + d / 2]],
+                      cell=[box_A] * 3, pbc=True)
+        return atoms, "dimer"
+    if symbol in NOBLE_GASES:
+        return Atoms([symbol], positions=[[box_A / 2] * 3], cell=[box_A] * 3, pbc=True), "atom"
+    try:
+        return bulk(symbol), "bulk"
+    except (ValueError, RuntimeError, KeyError):
+        nn = 2 * covalent_radii[atomic_numbers[symbol]]
+        return bulk(symbol, "fcc", a=nn * np.sqrt(2)), "approximate-fcc"
+
+
+def fcc_equilibrium(atoms: Any, settings: dict[str, Any], workdir: Path,
+                    spin_polarized: bool) -> tuple[float, float]:
+    """Energy per atom and lattice constant (Å) of an fcc cell at its equilibrium volume:
+    energies at six lattice constants (0.94-1.24 of the guess), a cubic fit in the volume,
+    its minimum on that range. A guessed volume alone can be off by an eV per atom."""
+    a_guess = float(atoms.cell.cellpar()[0]) * np.sqrt(2)  # primitive cell length -> cubic a
+    scales = np.linspace(0.94, 1.24, 6)
+    volumes, energies = [], []
+    for scale in scales:
+        trial = atoms.copy()
+        trial.set_cell(atoms.cell.array * scale, scale_atoms=True)
+        trial.calc = make_calculator(settings, workdir / "gpaw.txt", molecule=False,
+                                     spin_polarized=spin_polarized)
+        energies.append(trial.get_potential_energy() / len(trial))
+        volumes.append(trial.get_volume() / len(trial))
+    fit = np.polyfit(volumes, energies, 3)
+    grid = np.linspace(min(volumes), max(volumes), 400)
+    best = int(np.argmin(np.polyval(fit, grid)))
+    energy = min(float(np.polyval(fit, grid[best])), float(min(energies)))
+    return energy, float(a_guess * (grid[best] / volumes[0]) ** (1 / 3) * scales[0])
+
+
+def make_calculator(settings: dict[str, Any], txt: Path, *, molecule: bool,
+                    spin_polarized: bool) -> Any:
+    from gpaw import GPAW, PW
+
+    kpts: Any = (1, 1, 1) if molecule else {"density": settings["kpoint_density"],
+                                             "gamma": True}
+    return GPAW(
+        mode=PW(settings["ecut_eV"]),
+        xc=settings["xc"],
+        kpts=kpts,
+        occupations={"name": "fermi-dirac", "width": settings["smearing_eV"]},
+        spinpol=spin_polarized,
+        txt=str(txt),
+    )
+
+
+def band_gap_eV(calc: Any) -> float:
+    """Gap from the k-mesh eigenvalues; 0 when any band crosses the Fermi level (metal)."""
+    fermi = float(np.max(np.atleast_1d(calc.get_fermi_level())))
+    nspins = calc.get_number_of_spins()
+    nkpts = len(calc.get_ibz_k_points())
+    eigs = np.array([[calc.get_eigenvalues(kpt=k, spin=s) for k in range(nkpts)]
+                     for s in range(nspins)])  # (spin, k, band)
+    below = eigs[eigs <= fermi]
+    above = eigs[eigs > fermi]
+    if below.size == 0 or above.size == 0:
+        return 0.0
+    per_band_min = eigs.min(axis=1)
+    per_band_max = eigs.max(axis=1)
+    if np.any((per_band_min < fermi) & (per_band_max > fermi)):
+        return 0.0
+    return float(max(above.min() - below.max(), 0.0))
+
+
+def scf_iterations(calc: Any) -> int | None:
+    for name in ("get_number_of_iterations",):
+        getter = getattr(calc, name, None)
+        if getter is not None:
+            try:
+                return int(getter())
+            except Exception:  # noqa: BLE001 - only a statistic
+                return None
+    return None
+
+
+def run_crystal(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    settings = job["settings"]
+    atoms = crystal_atoms(job["crystal"])
+    spin = bool(settings["spin_polarized"])
+    if spin:
+        atoms.set_initial_magnetic_moments([1.0] * len(atoms))
+    atoms.calc = make_calculator(settings, workdir / "gpaw.txt", molecule=False,
+                                 spin_polarized=spin)
+    relax_steps = int(settings.get("relax_steps", 0))
+    if relax_steps > 0:
+        from ase.optimize import BFGS
+
+        BFGS(atoms, logfile=str(workdir / "relax.log")).run(
+            fmax=settings["relax_fmax_eV_per_A"], steps=relax_steps)
+    energy = float(atoms.get_potential_energy())
+    result: dict[str, Any] = {
+        "energy_eV": energy,
+        "band_gap_eV": band_gap_eV(atoms.calc),
+        "scf_iterations": scf_iterations(atoms.calc),
+        "num_atoms": len(atoms),
+        "relax_steps": relax_steps,
+    }
+    if relax_steps > 0:
+        result["relaxed_positions_A"] = atoms.get_positions().tolist()
+    return result
+
+
+def run_reference(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    settings = job["settings"]
+    symbol = job["element"]
+    atoms, kind = reference_atoms(symbol, settings["molecule_box_A"])
+    molecule = kind in ("dimer", "atom")
+    spin = bool(settings["spin_polarized"]) or symbol in TRIPLET_DIMERS
+    if spin:
+        atoms.set_initial_magnetic_moments([1.0] * len(atoms))
+    if kind == "approximate-fcc":
+        per_atom, lattice_constant = fcc_equilibrium(atoms, settings, workdir, spin)
+        return {"element": symbol, "reference_kind": "fcc at its fitted equilibrium volume",
+                "energy_eV": per_atom * len(atoms), "energy_per_atom_eV": per_atom,
+                "num_atoms": len(atoms), "fcc_lattice_constant_A": lattice_constant}
+    atoms.calc = make_calculator(settings, workdir / "gpaw.txt", molecule=molecule,
+                                 spin_polarized=spin)
+    energy = float(atoms.get_potential_energy())
+    return {
+        "element": symbol,
+        "reference_kind": kind,
+        "energy_eV": energy,
+        "energy_per_atom_eV": energy / len(atoms),
+        "num_atoms": len(atoms),
+        "cell_A": atoms.cell.array.tolist(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    workdir = Path(argv[1])
+    job = json.loads((workdir / "job.json").read_text())
+    import gpaw
+
+    runner = {"crystal": run_crystal, "reference": run_reference}[job["kind"]]
+    result = runner(job, workdir)
+    result["gpaw_version"] = gpaw.__version__
+    tmp = workdir / "result.json.tmp"
+    tmp.write_text(json.dumps(result))
+    tmp.replace(workdir / "result.json")  # a half-written result never looks finished
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
