@@ -6,6 +6,7 @@ campaign file is hand-written and a typo should cost seconds, not a failed run.
 
 from __future__ import annotations
 
+import builtins
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,7 @@ class Target:
     low: float | None = None
     high: float | None = None
 
-    @property
+    @builtins.property  # the field `property` shadows the builtin inside this class
     def unit(self) -> str:
         return PROPERTIES[self.property]
 
