@@ -51,6 +51,7 @@ class JsonState(MutableMapping[str, Any]):
     def __init__(self, table: Table) -> None:
         self._table = table
         self._cache: dict[str, Any] = {}
+        self._dirty: set[str] = set()
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._cache:
@@ -61,23 +62,35 @@ class JsonState(MutableMapping[str, Any]):
         return self._cache[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        # Serialised once per batch by write_back(), not on every assignment: a service
+        # that updates one large value per event (a campaign's pool) would otherwise
+        # re-encode it for every event, quadratic in the pool size.
         self._cache[key] = value
-        self._table.put(key, json.dumps(value, sort_keys=True, default=str).encode())
+        self._dirty.add(key)
 
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
         self._cache.pop(key, None)
+        self._dirty.discard(key)
         self._table.put(key, None)
+
+    def write_back(self) -> None:
+        """Put every value assigned since the last write-back into the table."""
+        for key in sorted(self._dirty):
+            self._table.put(key, json.dumps(self._cache[key], sort_keys=True,
+                                            default=str).encode())
+        self._dirty.clear()
 
     def __contains__(self, key: object) -> bool:
         return key in self._cache or key in self._table
 
     def __iter__(self) -> Iterator[str]:
-        return iter([k for k, _ in self._table.items()])
+        # Keys assigned in this batch are not in the table until write_back().
+        return iter(sorted({k for k, _ in self._table.items()} | self._dirty))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._table.items())
+        return sum(1 for _ in self)
 
     def touch(self, key: str) -> None:
         """Persist a value mutated in place (``state[k].append(...)``)."""
@@ -295,6 +308,7 @@ class ServiceRunner:
             self._count(outcome)
         self.producer.flush()
         self.processed_ids.flush()
+        self.context.state.write_back()  # type: ignore[attr-defined]
         self.state_table.flush()
         self.consumer.commit(next_offsets(records))
         self.stats.batches += 1

@@ -29,7 +29,8 @@ from materialabs.generate.dedup import Deduplicator
 from materialabs.generate.filters import BatchReport
 from materialabs.runtime import Context
 
-PARENTS_PER_ROUND = 24
+MIN_PARENTS_PER_ROUND = 24
+CANDIDATES_PER_PARENT = 20  # SAPS keeps up to 60 outcomes a parent; most leave the space
 _deduplicators: dict[str, Deduplicator] = {}  # per campaign; rebuilt from state on restart
 
 
@@ -70,16 +71,19 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
     started = time.monotonic()
     all_parents = ctx.ports["parents"](campaign)
     cursor = book["cursor"]
-    parents = new_parents + all_parents[cursor:cursor + PARENTS_PER_ROUND]
-    book["cursor"] = cursor + PARENTS_PER_ROUND
+    per_round = max(MIN_PARENTS_PER_ROUND, campaign.candidates_per_round // CANDIDATES_PER_PARENT)
+    parents = new_parents + all_parents[cursor:cursor + per_round]
+    book["cursor"] = cursor + per_round
     deduplicator = _deduplicator(campaign_id, book, all_parents)
     report = BatchReport()
-    dropped = {"outside_chemical_space": 0, "too_many_sites": 0, "duplicate_of_earlier_round": 0}
+    dropped = {"outside_chemical_space": 0, "too_many_sites": 0}
     allowed = set(campaign.elements)
     emitted = []
     if "saps" in campaign.methods and parents:
+        # The campaign's deduplicator goes into SAPS, so a candidate is checked once
+        # against the parents, this round and every earlier round.
         candidates, saps_report = saps.generate(
-            parents, n=None, seed=_round_seed(campaign, number),
+            parents, n=None, seed=_round_seed(campaign, number), deduplicator=deduplicator,
             config=saps.SapsConfig(max_per_parent=60, max_parent_sites=campaign.max_sites))
         report.merge(saps_report)
         for candidate in candidates:
@@ -88,9 +92,6 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
                 continue
             if candidate.crystal.num_sites > campaign.max_sites:
                 dropped["too_many_sites"] += 1
-                continue
-            if deduplicator.add(candidate.candidate_id, candidate.crystal):
-                dropped["duplicate_of_earlier_round"] += 1
                 continue
             emitted.append(candidate)
             if len(emitted) >= campaign.candidates_per_round:
