@@ -93,6 +93,12 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in items)
 
 
+def _faust_home() -> Path:
+    home = Path(os.environ.get("MATERIALABS_HOME", ".materialabs")) / "faust"
+    home.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    return home
+
+
 def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | None = None,
               ports: Mapping[str, Any] | None = None) -> tuple[faust.App, RunStats]:
     registry = registry or default_registry()
@@ -120,8 +126,7 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         # Faust's local files (it makes "<app id>-data" in the working folder otherwise).
-        datadir=str(Path(os.environ.get("MATERIALABS_HOME", ".materialabs")) / "faust"
-                    / "{conf.name}"),
+        datadir=str(_faust_home() / "{conf.name}"),
         broker_commit_every=100,
         broker_commit_interval=1.0,
         # A killed worker's partitions move on after 10 s, not Faust's default 60 s.

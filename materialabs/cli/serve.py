@@ -28,6 +28,7 @@ runs against that Kafka broker; otherwise against the file-backed embedded bus i
 examples:
   materialabs serve predictor
   MATERIALABS_KAFKA=127.0.0.1:9092 materialabs serve acquisition
+  MATERIALABS_KAFKA=127.0.0.1:9092 materialabs serve predictor --engine faust
   materialabs serve path/to/app.py --data-dir /tmp/run --until-idle 2
 """
 
@@ -49,9 +50,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--until-idle", type=float, metavar="SECONDS",
                         help="exit after this long without records (batch runs, tests)")
     parser.add_argument("--max-records", type=int, default=500, help="records per batch")
-    parser.add_argument("--engine", choices=("faust", "kafka-python"), default="faust",
-                        help="Kafka mode only: a Faust worker (default) or the plain "
-                             "kafka-python loop")
+    parser.add_argument("--engine", choices=("kafka-python", "faust"), default="kafka-python",
+                        help="Kafka mode only: the runtime's kafka-python loop (default) or "
+                             "a Faust worker (experimental, see docs/events.md)")
     parser.set_defaults(func=run)
 
 

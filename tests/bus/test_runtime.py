@@ -1,0 +1,126 @@
+"""The service runtime on the embedded bus: DLQ reasons, retries, state, chaining."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from materialabs.bus.embedded import EmbeddedBus
+from materialabs.crystals import Crystal
+from materialabs.events import Event, decode, encode, new_event
+from materialabs.runtime import Context, ServiceRunner, ServiceSpec, run_services
+
+CRYSTAL = Crystal.from_arrays([[3, 0, 0], [0, 3, 0], [0, 0, 3]], ["Cs", "Cl"],
+                              [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def generated(seed: int) -> Event:
+    return new_event("CandidateGenerated",
+                     {"candidate_id": f"c{seed}", "crystal": CRYSTAL.as_record(),
+                      "method": "saps", "seed": seed}, producer="test", campaign_id="camp")
+
+
+def publish(bus: EmbeddedBus, events: list[Event]) -> None:
+    producer = bus.producer()
+    for event in events:
+        producer.send(str(event.topic), encode(event), key=str(event.key).encode())
+    producer.flush()
+
+
+def request_dft(event: Event, ctx: Context) -> Iterator[Event]:
+    ctx.state[event["candidate_id"]] = {"seed": event["seed"]}
+    yield ctx.event("DftRequested", {"candidate_id": event["candidate_id"],
+                                     "crystal": event["crystal"], "backend": "replay",
+                                     "round": 0}, cause=event)
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered_with_the_error() -> None:
+    calls: list[int] = []
+
+    def flaky(event: Event, ctx: Context) -> list[Event]:
+        calls.append(event["seed"])
+        if event["seed"] == 1 and calls.count(1) < 3:
+            raise RuntimeError("transient")
+        if event["seed"] == 2:
+            raise RuntimeError("always broken")
+        return []
+
+    bus = EmbeddedBus()
+    publish(bus, [generated(i) for i in range(3)])
+    runner = ServiceRunner(ServiceSpec("flaky", ["candidates.generated"], flaky), bus)
+    stats = runner.run(idle_exit_s=0.1)
+    assert (stats.processed, stats.dead_lettered) == (2, 1)
+    assert calls.count(1) == 3 and calls.count(2) == 3
+    [dead] = bus.read("candidates.generated.dlq")
+    assert dead.header("dlq.reason") == b"handler_error: RuntimeError: always broken"
+    assert decode(dead.value)["seed"] == 2
+
+
+def test_an_output_that_breaks_its_schema_dead_letters_the_input() -> None:
+    def bad_output(event: Event, ctx: Context) -> list[Event]:
+        return [ctx.event("DftRequested", {"candidate_id": 5}, cause=event)]
+
+    bus = EmbeddedBus()
+    publish(bus, [generated(0)])
+    ServiceRunner(ServiceSpec("bad", ["candidates.generated"], bad_output), bus).run(
+        idle_exit_s=0.1)
+    [dead] = bus.read("candidates.generated.dlq")
+    reason = dead.header("dlq.reason") or b""
+    assert reason.startswith(b"output_invalid: DftRequested") and b"candidate_id" in reason
+    assert bus.read("dft.requested") == []
+
+
+def test_outputs_carry_causation_campaign_and_deterministic_ids() -> None:
+    bus = EmbeddedBus()
+    inputs = [generated(i) for i in range(5)]
+    publish(bus, inputs)
+    ServiceRunner(ServiceSpec("a", ["candidates.generated"], request_dft), bus).run(
+        idle_exit_s=0.1)
+    outputs = [decode(r.value) for r in bus.read("dft.requested")]
+    assert {o.causation_id for o in outputs} == {e.event_id for e in inputs}
+    assert {o.campaign_id for o in outputs} == {"camp"}
+    assert all(o.key == o["candidate_id"] for o in outputs)
+    # A second service instance reprocessing the same inputs names outputs identically.
+    again = EmbeddedBus()
+    publish(again, inputs)
+    ServiceRunner(ServiceSpec("a", ["candidates.generated"], request_dft), again).run(
+        idle_exit_s=0.1)
+    assert sorted(decode(r.value).event_id for r in again.read("dft.requested")) == sorted(
+        o.event_id for o in outputs)
+
+
+def test_state_and_progress_survive_a_restart(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path)
+    publish(bus, [generated(i) for i in range(4)])
+    spec = ServiceSpec("stateful", ["candidates.generated"], request_dft)
+    runner = ServiceRunner(spec, bus)
+    runner.run(idle_exit_s=0.1)
+    runner.close()
+    bus.close()
+
+    bus = EmbeddedBus(tmp_path)
+    publish(bus, [generated(4)])
+    runner = ServiceRunner(spec, bus)
+    assert runner.context.state["c2"] == {"seed": 2}
+    stats = runner.run(idle_exit_s=0.1)
+    assert stats.processed == 1
+    assert sorted(runner.context.state) == [f"c{i}" for i in range(5)]
+    assert len(bus.read("dft.requested")) == 5
+    bus.close()
+
+
+def test_services_chain_through_one_embedded_bus() -> None:
+    def complete(event: Event, ctx: Context) -> Iterator[Event]:
+        yield ctx.event("DftCompleted", {"candidate_id": event["candidate_id"],
+                                         "crystal": event["crystal"], "backend": "replay",
+                                         "status": "ok", "wall_time_s": 0.1,
+                                         "formation_energy_per_atom_eV": -1.0}, cause=event)
+
+    bus = EmbeddedBus()
+    publish(bus, [generated(i) for i in range(10)])
+    runners = [ServiceRunner(ServiceSpec("acq", ["candidates.generated"], request_dft), bus),
+               ServiceRunner(ServiceSpec("dft", ["dft.requested"], complete), bus)]
+    run_services(runners, idle_exit_s=0.2)
+    done = [decode(r.value) for r in bus.read("dft.completed")]
+    assert sorted(e["candidate_id"] for e in done) == sorted(f"c{i}" for i in range(10))
+    assert all(e.campaign_id == "camp" for e in done)
