@@ -188,7 +188,7 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
     start = new_event("CampaignStarted", campaign.to_event_fields(), producer="materialabs-run",
                       campaign_id=campaign_id, key=campaign_id)
     producer = bus.producer()
-    producer.send(start.topic, encode(start, registry), key=campaign_id.encode())
+    producer.send(start.topic or "campaigns", encode(start, registry), key=campaign_id.encode())
     producer.flush()
     limit = timeout_s if timeout_s is not None else campaign.wall_time_budget_s
     try:
@@ -210,9 +210,9 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
         consumer.close()
         for runner in runners:
             runner.close()
-            ledger = getattr(runner.context, "ledger", None)
-            if hasattr(ledger, "close"):
-                ledger.close()  # the embedded ledger writer holds the file lock
+            close = getattr(runner.context.ledger, "close", None)
+            if close is not None:
+                close()  # the embedded ledger writer holds the file lock
         bus.close()
     watcher.outcome.wall_time_s = time.monotonic() - started
     folder = report_dir or (home / "reports" / f"{campaign.name}-{campaign_id[:8]}")

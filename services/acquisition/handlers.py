@@ -187,9 +187,7 @@ def _choose(campaign: Campaign, book, open_ids: list[str], k: int, number: int,
 def _pareto(campaign: Campaign, entries, above_hull, energy_sigma):
     from materialabs.acquisition.policies import ParetoPolicy
 
-    gap_target = next((t for t in campaign.targets if t.property == GAP), None)
-    windowed = gap_target is not None and gap_target.direction == "window"
-    low, high = (gap_target.low, gap_target.high) if windowed else (0.0, np.inf)
+    low, high = _gap_window(campaign) or (0.0, np.inf)
     gaps = np.array([e["prediction"].get(GAP, (0.0, 0.0))[0] for e in entries])
     gap_sigma = np.array([e["prediction"].get(GAP, (0.0, 0.0))[1] for e in entries])
     objectives = [minimise("e_above_hull"), window(GAP, low, high)]
@@ -207,11 +205,17 @@ def _best_observed(book, hull) -> float | None:
     return min(values) if values else None
 
 
-def _gap_ok(campaign: Campaign, gap: float | None) -> bool:
+def _gap_window(campaign: Campaign) -> tuple[float, float] | None:
+    """The campaign's band-gap window (eV), if it has one (the parser ensures both bounds)."""
     for target in campaign.targets:
-        if target.property == GAP and target.direction == "window" and gap is not None:
-            return target.low <= gap <= target.high
-    return True
+        if target.property == GAP and target.direction == "window":
+            return float(target.low or 0.0), float(target.high or 0.0)
+    return None
+
+
+def _gap_ok(campaign: Campaign, gap: float | None) -> bool:
+    bounds = _gap_window(campaign)
+    return bounds is None or gap is None or bounds[0] <= gap <= bounds[1]
 
 
 def _dft_promotion(book, entry, candidate_id, event, ctx) -> Event | None:

@@ -42,12 +42,12 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
     if event.type == "CampaignStarted":
         if key in ctx.state:
             return
-        book = {"spec": _spec(event), "cursor": 0, "emitted": []}
+        book: dict[str, Any] = {"spec": _spec(event), "cursor": 0, "emitted": []}
         number, new_parents, model_cid = 0, [], None
     else:
-        book = ctx.state.get(key)
-        if book is None:
+        if key not in ctx.state:
             return
+        book = ctx.state[key]
         number, model_cid = event["round"], event["model_cid"]
         new_parents = [(p["candidate_id"], Crystal.from_record(p["crystal"]))
                        for p in event["parents"]]
