@@ -113,6 +113,10 @@ def read_lab_file(path: Path, declared: Mapping[str, str],
         except Exception as error:  # a reader bug on hostile input must not crash the upload
             result.problems.append(Problem(name, None, None,
                                            f"not readable ({type(error).__name__}: {error})"))
+    if not result.records and not result.problems:
+        # e.g. an extxyz file of control characters: the reader finds no frame and no error
+        result.problems.append(Problem(name, None, None,
+                                       "no structure found; expected at least one record"))
     return result
 
 

@@ -1,0 +1,1 @@
+"""Candidate generation: SAPS substitution, AIRSS random search, dedup and validity filters."""

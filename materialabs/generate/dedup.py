@@ -1,0 +1,369 @@
+"""Deduplication of crystals: a cheap fingerprint to bucket, StructureMatcher to confirm.
+
+Two crystals are "the same" when pymatgen's StructureMatcher (ltol 0.2, stol 0.3,
+angle_tol 5°, primitive cells, volumes scaled to each other) maps one onto the other,
+so a structure and its rotated, translated, permuted or supercell copy, or the same
+prototype at another volume, count as one. Matching is slow (milliseconds), so:
+
+1. ``fingerprint``: reduced formula, spglib space group (symprec 0.1, as the datasets
+   use), atoms in the primitive cell and the multiset of (element, orbit size per
+   primitive cell). All are invariant under rotation, translation and supercells, so
+   equal crystals always share a bucket; only crystals in the same bucket are matched.
+2. ``nn_profile`` (see below) proves many pairs in a bucket different without the
+   matcher.
+3. ``exact_key``: spglib's standardised primitive cell scaled to 1 Å³/atom and rounded.
+   Equal keys mean equal crystals, so the matcher is skipped; unequal keys prove
+   nothing (origin choice, rounding) and fall through to the matcher.
+
+Known structures (datasets) are indexed by composition only, and fingerprinted lazily
+when a candidate of that composition first shows up, so indexing 40k known crystals
+costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import spglib
+from ase.data import atomic_numbers
+
+from materialabs.crystals import Crystal
+from materialabs.generate import chem
+from materialabs.generate.filters import pair_distances
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+SYMPREC = 0.1
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    formula: chem.FormulaKey
+    spacegroup: int
+    primitive_sites: int
+    orbits: tuple[tuple[str, int], ...]  # (element, orbit size in the primitive cell), sorted
+
+
+@dataclass(frozen=True)
+class PrimitiveCell:
+    """spglib's standardised primitive cell: saves the matcher its own slow reduction."""
+
+    lattice: np.ndarray
+    positions: np.ndarray
+    species: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the deduplicator needs to know about a crystal; cheap to pickle."""
+
+    fingerprint: Fingerprint
+    exact_key: str  # "" when unknown (the matcher then decides)
+    nn_profile: tuple[tuple[str, str, tuple[float, ...]], ...] = ()  # see nn_profile()
+    primitive: PrimitiveCell | None = None
+    # (parent content key, canonical species pattern) from a generator that keeps its
+    # parent's geometry: equal origins are congruent, hence the same crystal.
+    origin: tuple[str, bytes] | None = None
+
+
+# Two crystals whose site environments differ by more than this fraction are not sent
+# to the matcher: for unrelaxed candidates, a 20% change in a nearest-neighbour distance
+# is a different structure. The profile is, for each element pair (A, B), the sorted
+# list over A sites of the distance to the nearest B, divided by (V/N)^(1/3). It is
+# invariant under rotation, translation, scaling and supercells, and it separates
+# e.g. perovskites with A and B swapped, or a dopant on 4a rather than 4b, which share
+# every fingerprint field and cost the matcher 5-15 ms each to reject.
+NN_PROFILE_TOLERANCE = 0.2
+
+Profile = tuple[tuple[str, str, tuple[float, ...]], ...]
+
+
+def nn_profile(species: Iterable[str], distances: np.ndarray, volume: float) -> Profile:
+    """Per element pair: sorted site-wise nearest distances over (V/N)^(1/3)."""
+    species = list(species)
+    scale = (volume / len(species)) ** (1.0 / 3.0)
+    elements = sorted(set(species))
+    labels = np.array([elements.index(s) for s in species])
+    profile = []
+    for i, first in enumerate(elements):
+        rows = distances[labels == i]
+        for j, second in enumerate(elements):
+            nearest = np.sort(rows[:, labels == j].min(axis=1)) / scale
+            profile.append((first, second, tuple(nearest.tolist())))
+    return tuple(profile)
+
+
+def profiles_differ(a: Profile, b: Profile) -> bool:
+    """True when the two crystals are certainly different (see NN_PROFILE_TOLERANCE)."""
+    if not a or not b or len(a) != len(b):
+        return False  # unknown: let the matcher decide
+    for (a1, a2, x), (b1, b2, y) in zip(a, b, strict=True):
+        if (a1, a2) != (b1, b2):
+            return True
+        left, right = np.asarray(x), np.asarray(y)
+        if len(left) != len(right):  # supercell: each value repeats, so stretch both
+            size = math.lcm(len(left), len(right))
+            left = np.repeat(left, size // len(left))
+            right = np.repeat(right, size // len(right))
+        if (np.abs(left - right) > NN_PROFILE_TOLERANCE * np.maximum(left, right)).any():
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SymmetryInfo:
+    """What spglib says about a pattern of labelled sites (labels: any ints >= 0).
+
+    It depends only on the geometry and on which sites share a label, so a generator
+    that keeps a parent's geometry can reuse it for every species pattern with the same
+    partition of sites (see saps.py).
+    """
+
+    spacegroup: int
+    orbit_representatives: tuple[int, ...]  # per input site (crystallographic orbits)
+    primitive_sites: int
+    std_lattice: np.ndarray  # spglib's standardised primitive cell
+    std_positions: np.ndarray
+    std_labels: np.ndarray  # label of each standardised site
+
+
+def spglib_cell(lattice: Any, frac: Any, numbers: Any) -> Any:
+    """spglib's (lattice, positions, types) cell; typed Any because spglib's stubs ask
+    for nested sequences where it happily takes (and prefers) numpy arrays."""
+    return (lattice, frac, numbers)
+
+
+def symmetry_info(lattice: np.ndarray, frac: np.ndarray, labels: Any,
+                  symprec: float = SYMPREC) -> SymmetryInfo:
+    labels = np.asarray(labels, dtype=np.int64)
+    cell = spglib_cell(lattice, frac, labels + 1)  # spglib wants positive types
+    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    std = spglib.standardize_cell(cell, to_primitive=True, no_idealize=False, symprec=symprec)
+    if dataset is None or std is None:  # spglib gives up on a few pathological cells: P1
+        n = len(labels)
+        return SymmetryInfo(1, tuple(range(n)), n, np.asarray(lattice), np.asarray(frac),
+                            labels)
+    # crystallographic_orbits, not equivalent_atoms: the latter only uses the operations
+    # that keep the input cell (a 2x1x1 supercell of a cubic crystal loses some).
+    return SymmetryInfo(
+        spacegroup=int(dataset.number),
+        orbit_representatives=tuple(dataset.crystallographic_orbits.tolist()),
+        primitive_sites=len(set(dataset.mapping_to_primitive.tolist())),
+        std_lattice=np.asarray(std[0]),
+        std_positions=np.asarray(std[1]),
+        std_labels=np.asarray(std[2], dtype=np.int64) - 1,
+    )
+
+
+def build_signature(species: list[str] | tuple[str, ...], labels: Any, info: SymmetryInfo,
+                    profile: Profile) -> Signature:
+    """Signature of ``species`` given the symmetry of its site pattern ``labels``."""
+    label_species = {int(label): s for label, s in zip(labels, species, strict=True)}
+    per_primitive = len(species) // info.primitive_sites
+    orbit_sizes: dict[int, int] = defaultdict(int)
+    for representative in info.orbit_representatives:
+        orbit_sizes[representative] += 1
+    orbits = tuple(sorted(
+        (species[rep], size // per_primitive) for rep, size in orbit_sizes.items()
+    ))
+    fingerprint = Fingerprint(chem.formula_key(species), info.spacegroup,
+                              info.primitive_sites, orbits)
+    std_species = [label_species[int(label)] for label in info.std_labels]
+    numbers = [atomic_numbers[s] for s in std_species]
+    return Signature(fingerprint, exact_key(info.std_lattice, info.std_positions, numbers),
+                     profile, PrimitiveCell(info.std_lattice, info.std_positions,
+                                            tuple(std_species)))
+
+
+def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Sites labelled by species, numbered in order of first appearance."""
+    first: dict[str, int] = {}
+    return np.array([first.setdefault(s, len(first)) for s in species], dtype=np.int64)
+
+
+def signature(crystal: Crystal, symprec: float = SYMPREC) -> Signature:
+    """Fingerprint, exact key, profile and primitive cell of ``crystal`` (two spglib calls)."""
+    labels = species_labels(crystal.species)
+    info = symmetry_info(crystal.lattice_array, crystal.frac_array, labels, symprec)
+    profile = nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
+    return build_signature(crystal.species, labels, info, profile)
+
+
+def exact_key(lattice: np.ndarray, frac: np.ndarray, numbers: Any) -> str:
+    volume = abs(np.linalg.det(lattice))
+    scale = (volume / len(numbers)) ** (1.0 / 3.0)
+    lengths = np.linalg.norm(lattice, axis=1) / scale
+    cosines = [
+        lattice[1] @ lattice[2] / (np.linalg.norm(lattice[1]) * np.linalg.norm(lattice[2])),
+        lattice[0] @ lattice[2] / (np.linalg.norm(lattice[0]) * np.linalg.norm(lattice[2])),
+        lattice[0] @ lattice[1] / (np.linalg.norm(lattice[0]) * np.linalg.norm(lattice[1])),
+    ]
+    wrapped = np.round(np.mod(frac, 1.0), 2) % 1.0
+    sites = sorted(zip((int(n) for n in numbers), map(tuple, wrapped.tolist()), strict=True))
+    payload = repr((np.round(lengths, 2).tolist(), np.round(cosines, 2).tolist(), sites))
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class _Entry:
+    entry_id: str
+    crystal: Crystal
+    profile: tuple[tuple[str, str, tuple[float, ...]], ...] = ()
+    primitive: PrimitiveCell | None = None
+    origin: tuple[str, bytes] | None = None
+    _reduced: Structure | None = None
+
+    def reduced(self) -> Structure:
+        # Primitive + Niggli reduction once per entry, not once per comparison; from
+        # spglib's primitive cell when we have it (pymatgen's own search is ~10x slower).
+        if self._reduced is None:
+            from pymatgen.analysis.structure_matcher import StructureMatcher
+            from pymatgen.core import Lattice, Structure
+
+            if self.primitive is not None:
+                cell = Structure(Lattice(self.primitive.lattice), list(self.primitive.species),
+                                 self.primitive.positions)
+                self._reduced = cell.get_reduced_structure("niggli")
+            else:
+                self._reduced = StructureMatcher._get_reduced_structure(
+                    self.crystal.to_structure(), primitive_cell=True, niggli=True
+                )
+        return self._reduced
+
+
+@dataclass
+class DedupStats:
+    exact_hits: int = 0
+    matcher_calls: int = 0
+    matcher_hits: int = 0
+    prefilter_skips: int = 0
+    origin_skips: int = 0
+    known_indexed: int = 0
+
+
+@dataclass
+class Deduplicator:
+    """Remembers crystals and says whether a new one is a duplicate of any of them.
+
+    ``use_fingerprint=False`` turns the buckets off (every crystal of a composition is
+    matched against every other): the baseline the benchmark compares against.
+    """
+
+    symprec: float = SYMPREC
+    use_fingerprint: bool = True
+    # Bucket on (formula, atoms per primitive cell) only, not on space group and orbits:
+    # more matcher calls, but a distorted copy whose space group differs at symprec 0.1
+    # (which the matcher's stol 0.3 still calls equal) meets its original. AIRSS uses it.
+    symmetry_buckets: bool = True
+    stats: DedupStats = field(default_factory=DedupStats)
+
+    def __post_init__(self) -> None:
+        from pymatgen.analysis.structure_matcher import ElementComparator, StructureMatcher
+
+        self._matcher = StructureMatcher(
+            ltol=0.2, stol=0.3, angle_tol=5, primitive_cell=True, scale=True,
+            attempt_supercell=False, comparator=ElementComparator(),
+        )
+        self._exact: dict[str, str] = {}
+        self._buckets: dict[Any, list[_Entry]] = defaultdict(list)
+        self._pending_known: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buckets.values())
+
+    # -- known structures ---------------------------------------------------------
+    def add_known(self, crystals: Iterable[Crystal], ids: Iterable[str] | None = None) -> int:
+        """Index known crystals (e.g. a dataset) so candidates equal to them are dropped."""
+        count = 0
+        id_iter = iter(ids) if ids is not None else None
+        for crystal in crystals:
+            entry_id = str(next(id_iter)) if id_iter is not None else f"known-{count}"
+            self._pending_known[chem.formula_key(crystal.species)].append((entry_id, crystal))
+            count += 1
+        return count
+
+    def pending_known(self) -> dict[chem.FormulaKey, list[tuple[str, Crystal]]]:
+        """Known crystals not fingerprinted yet, by composition (do not modify)."""
+        return self._pending_known
+
+    def index_known(self, formula: chem.FormulaKey, signatures: list[Signature]) -> None:
+        """Index the pending known crystals of ``formula`` with signatures computed
+        elsewhere (a worker process), in ``pending_known()[formula]`` order."""
+        pending = self._pending_known.pop(formula, None)
+        if pending is None:
+            return  # already indexed
+        for (entry_id, crystal), sig in zip(pending, signatures, strict=True):
+            self._insert(entry_id, crystal, sig)
+            self.stats.known_indexed += 1
+
+    def _index_pending(self, formula: chem.FormulaKey) -> None:
+        pending = self._pending_known.pop(formula, None)
+        for entry_id, crystal in pending or ():
+            self._insert(entry_id, crystal, signature(crystal, self.symprec))
+            self.stats.known_indexed += 1
+
+    # -- queries ------------------------------------------------------------------
+    def _bucket_key(self, sig: Signature) -> Any:
+        if not self.use_fingerprint:
+            return sig.fingerprint.formula
+        if not self.symmetry_buckets:
+            return sig.fingerprint.formula, sig.fingerprint.primitive_sites
+        return sig.fingerprint
+
+    def find(self, crystal: Crystal, sig: Signature | None = None,
+             origin_checked: bool = False) -> str | None:
+        """The id of a remembered crystal equal to ``crystal``, or None.
+
+        ``origin_checked``: the caller has already matched ``crystal`` against every
+        earlier crystal of the same origin (``Signature.origin[0]``, a parent), so
+        those pairs are skipped here. ``saps.generate`` does that matching inside the
+        worker processes, where it runs in parallel.
+        """
+        sig = sig or signature(crystal, self.symprec)
+        self._index_pending(sig.fingerprint.formula)
+        if self.use_fingerprint and sig.exact_key and sig.exact_key in self._exact:
+            self.stats.exact_hits += 1
+            return self._exact[sig.exact_key]
+        bucket = self._buckets.get(self._bucket_key(sig))
+        if not bucket:
+            return None
+        probe = _Entry("probe", crystal, sig.nn_profile, sig.primitive)
+        for entry in bucket:
+            if self.use_fingerprint and profiles_differ(sig.nn_profile, entry.profile):
+                self.stats.prefilter_skips += 1
+                continue
+            if self.use_fingerprint and sig.origin is not None and entry.origin is not None \
+                    and sig.origin[0] == entry.origin[0]:
+                if sig.origin == entry.origin:
+                    return entry.entry_id  # same parent, congruent species pattern
+                if origin_checked:
+                    self.stats.origin_skips += 1
+                    continue
+            self.stats.matcher_calls += 1
+            if self._matcher.fit(probe.reduced(), entry.reduced(),
+                                 skip_structure_reduction=True):
+                self.stats.matcher_hits += 1
+                return entry.entry_id
+        return None
+
+    def add(self, entry_id: str, crystal: Crystal, sig: Signature | None = None,
+            origin_checked: bool = False) -> str | None:
+        """Remember ``crystal`` unless it is a duplicate; return the id it duplicates, or None."""
+        sig = sig or signature(crystal, self.symprec)
+        duplicate_of = self.find(crystal, sig, origin_checked)
+        if duplicate_of is None:
+            self._insert(entry_id, crystal, sig)
+        return duplicate_of
+
+    def _insert(self, entry_id: str, crystal: Crystal, sig: Signature) -> None:
+        if self.use_fingerprint and sig.exact_key:
+            self._exact.setdefault(sig.exact_key, entry_id)
+        self._buckets[self._bucket_key(sig)].append(
+            _Entry(entry_id, crystal, sig.nn_profile, sig.primitive, sig.origin))

@@ -1,0 +1,497 @@
+"""SAPS: symmetry-aware partial substitution.
+
+From a parent crystal we find its symmetry-equivalent orbits (Wyckoff sets) with spglib,
+and replace the species on a whole orbit, or on a symmetry-distinct part of one, with
+ions that pymatgen's ionic substitution model (Hautier et al., Inorg. Chem. 2011) rates
+likely. Up to ``max_moves`` orbits change at once, which is what lets an aliovalent
+pair balance charge (SrTiO3 -> LaTiO2N: Sr2+ -> La3+ on 1a, one O2- -> N3- on 3c).
+
+Everything symmetric is done on site permutations, computed once per parent:
+
+* distinct subsets of an orbit are the subsets' orbits under the parent's group;
+* two outcomes that a symmetry of the bare site set (species ignored; it contains the
+  parent's group) maps onto each other are one outcome (canonical form: the
+  lexicographically smallest permuted species vector);
+* an outcome's symmetry depends only on which sites share a species, so spglib runs
+  once per distinct site partition of a parent, not once per candidate.
+
+Parents are reduced to their primitive cell first (site indices in a candidate's
+``params`` refer to it): a supercell's own operations miss part of the crystal's symmetry.
+
+Volume: the parent cell is scaled isotropically by (sum r_new^3 / sum r_old^3)^(1/3)
+with Shannon ionic radii of the ions swapped, so a big ion on a small site does not
+start out crushed; scaling keeps every symmetry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import spglib
+from ase.data import atomic_numbers, chemical_symbols
+
+from materialabs.crystals import Crystal
+from materialabs.generate import chem, dedup, filters, parallel
+from materialabs.generate.candidate import Candidate
+from materialabs.generate.filters import BatchReport, FilterConfig
+from materialabs.generate.parallel import ordered_map
+
+METHOD = "saps"
+
+
+@dataclass(frozen=True)
+class SapsConfig:
+    """Knobs of the substitution search (defaults are what the benchmark uses)."""
+
+    threshold: float = 0.005  # min P(substitute | original ion) from the substitution model
+    max_substitutes: int = 8  # most likely substitutes kept per parent ion
+    max_moves: int = 2  # orbits (whole or part) changed at once
+    partial: bool = True  # also substitute symmetry-distinct parts of orbits
+    max_partial_orbit: int = 8  # partial substitution only on orbits this small
+    max_per_parent: int | None = 200  # most likely outcomes kept per parent
+    max_parent_sites: int = 40
+    scale_volume: bool = True
+    symprec: float = dedup.SYMPREC
+    use_symmetry: bool = True  # False: naive baseline (every subset, no symmetry merging)
+
+
+# -- the substitution model -------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def substitution_model() -> Any:
+    """pymatgen's SubstitutionProbability (takes seconds to load, so loaded once)."""
+    from pymatgen.analysis.structure_prediction.substitution_probability import (
+        SubstitutionProbability,
+    )
+
+    return SubstitutionProbability()
+
+
+@lru_cache(maxsize=4096)
+def substitutes(element: str, charge: int, threshold: float,
+                limit: int) -> tuple[tuple[str, int, float], ...]:
+    """Likely (element, charge, P(sub | original)) replacing ``element``+``charge``, best first."""
+    from pymatgen.core import Species
+
+    model = substitution_model()
+    original = Species(element, charge)
+    if original not in model.species:
+        return ()
+    scored = []
+    for other in model.species:
+        if other.symbol == element:
+            continue
+        probability = model.cond_prob(other, original)
+        if probability >= threshold:
+            scored.append((other.symbol, int(other.oxi_state), float(probability)))
+    scored.sort(key=lambda item: (-item[2], item[0], item[1]))
+    return tuple(scored[:limit])
+
+
+# -- parent symmetry ---------------------------------------------------------------
+
+
+@dataclass
+class ParentSymmetry:
+    """A parent's symmetry as permutations of its sites."""
+
+    spacegroup: int
+    permutations: np.ndarray  # G x N: op g moves site i onto site permutations[g, i]
+    # The same for the bare site set (species ignored): often a bigger group. Outcomes
+    # it maps onto each other are congruent, hence one crystal.
+    site_permutations: np.ndarray
+    orbits: list[np.ndarray]  # site indices of each orbit, in order of first site
+    wyckoffs: list[str]  # e.g. '3c' per orbit
+
+
+def site_permutations(crystal: Crystal, rotations: np.ndarray, translations: np.ndarray,
+                      symprec: float, labels: Sequence[Any]) -> np.ndarray:
+    """G x N: where each operation sends each site (ops that misplace a site are dropped)."""
+    frac = crystal.frac_array
+    lattice = crystal.lattice_array
+    perms = []
+    tolerance = 3 * symprec
+    for rotation, shift in zip(rotations, translations, strict=True):
+        moved = frac @ rotation.T + shift
+        delta = moved[:, None, :] - frac[None, :, :]
+        delta -= np.round(delta)
+        dist = np.linalg.norm(delta @ lattice, axis=2)
+        target = dist.argmin(axis=1)
+        same_label = all(labels[j] == labels[i] for i, j in enumerate(target))
+        if dist[np.arange(len(frac)), target].max() > tolerance or not same_label:
+            continue  # spglib's tolerant op does not map sites one-to-one here: drop it
+        if len(set(target.tolist())) != len(frac):
+            continue
+        perms.append(target)
+    return np.array(perms, dtype=np.int64).reshape(-1, len(frac))
+
+
+def parent_symmetry(crystal: Crystal, symprec: float) -> ParentSymmetry | None:
+    numbers = [atomic_numbers[s] for s in crystal.species]
+    cell = dedup.spglib_cell(crystal.lattice_array, crystal.frac_array, numbers)
+    data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    bare = spglib.get_symmetry(dedup.spglib_cell(crystal.lattice_array, crystal.frac_array,
+                                                 [1] * crystal.num_sites), symprec=symprec)
+    if data is None or bare is None:
+        return None
+    perms = site_permutations(crystal, data.rotations, data.translations, symprec, numbers)
+    site_perms = site_permutations(crystal, bare["rotations"], bare["translations"], symprec,
+                                   [1] * crystal.num_sites)
+    equivalent = data.equivalent_atoms.tolist()
+    representatives = list(dict.fromkeys(equivalent))
+    orbits = [np.array([i for i, e in enumerate(equivalent) if e == rep])
+              for rep in representatives]
+    wyckoffs = [f"{len(orbit)}{data.wyckoffs[orbit[0]]}" for orbit in orbits]
+    return ParentSymmetry(int(data.number), perms, site_perms, orbits, wyckoffs)
+
+
+def distinct_subsets(orbit: np.ndarray, permutations: np.ndarray,
+                     size: int) -> list[tuple[int, ...]]:
+    """One representative per symmetry class of ``size``-subsets of ``orbit``."""
+    seen: set[tuple[int, ...]] = set()
+    result = []
+    for subset in itertools.combinations(orbit.tolist(), size):
+        images = permutations[:, list(subset)]
+        canonical = min(tuple(sorted(row)) for row in images.tolist())
+        if canonical not in seen:
+            seen.add(canonical)
+            result.append(canonical)
+    return result
+
+
+# -- moves and outcomes ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    orbit: int
+    sites: tuple[int, ...]
+    element: str
+    charge: int
+    probability: float
+    charge_change: int  # total charge added to the cell by this move
+
+
+@dataclass
+class _Parent:
+    crystal: Crystal
+    parent_id: str
+    symmetry: ParentSymmetry
+    charges: list[int]
+    distances: np.ndarray
+    partition_cache: dict[bytes, dedup.SymmetryInfo] = field(default_factory=dict)
+
+
+def _orbit_moves(parent: _Parent, config: SapsConfig) -> list[Move]:
+    moves = []
+    symmetry = parent.symmetry
+    for index, orbit in enumerate(symmetry.orbits):
+        element = parent.crystal.species[orbit[0]]
+        charge = parent.charges[orbit[0]]
+        options = substitutes(element, charge, config.threshold, config.max_substitutes)
+        subsets: list[tuple[int, ...]] = [tuple(orbit.tolist())]
+        if config.partial and 2 <= len(orbit) <= config.max_partial_orbit:
+            for size in range(1, len(orbit)):
+                if config.use_symmetry:
+                    subsets += distinct_subsets(orbit, symmetry.permutations, size)
+                else:
+                    subsets += list(itertools.combinations(orbit.tolist(), size))
+        for new_element, new_charge, probability in options:
+            for sites in subsets:
+                moves.append(Move(index, sites, new_element, new_charge, probability,
+                                  (new_charge - charge) * len(sites)))
+    return moves
+
+
+def _balanced_combinations(moves: Sequence[Move], max_moves: int) -> Iterator[tuple[Move, ...]]:
+    """Sets of moves on distinct orbits whose charge changes cancel.
+
+    Pairs are matched through a charge-change index rather than by trying every pair
+    (a 20-site parent can have thousands of moves).
+    """
+    yield from ((m,) for m in moves if m.charge_change == 0)
+    if max_moves < 2:
+        return
+    by_change: dict[int, list[tuple[int, Move]]] = defaultdict(list)
+    for index, move in enumerate(moves):
+        by_change[move.charge_change].append((index, move))
+    for change in sorted(by_change):
+        if change < 0:
+            continue
+        for i, first in by_change[change]:
+            for j, second in by_change.get(-change, ()):
+                if (change == 0 and j <= i) or first.orbit == second.orbit:
+                    continue
+                yield (first, second) if i < j else (second, first)
+    for count in range(3, max_moves + 1):  # rarely wanted: the plain search
+        for combo in itertools.combinations(moves, count):
+            if sum(m.charge_change for m in combo) == 0 and \
+                    len({m.orbit for m in combo}) == count:
+                yield combo
+
+
+def _score(combo: tuple[Move, ...]) -> float:
+    return math.prod(m.probability for m in combo)
+
+
+def _canonical(codes: np.ndarray, permutations: np.ndarray) -> bytes:
+    images = codes[permutations]  # G x N species codes after each op
+    order = np.lexsort(images.T[::-1])
+    return images[order[0]].tobytes()
+
+
+def _volume_scale(parent: _Parent, combo: tuple[Move, ...]) -> float:
+    states = dict(zip(parent.crystal.species, parent.charges, strict=True))
+    old = sum(chem.ion_radius(s, states[s]) ** 3 for s in parent.crystal.species)
+    new = old
+    for move in combo:
+        before = parent.crystal.species[move.sites[0]]
+        r_before = chem.ion_radius(before, states[before]) ** 3
+        r_after = chem.ion_radius(move.element, move.charge) ** 3
+        new += len(move.sites) * (r_after - r_before)
+    return (new / old) ** (1.0 / 3.0)
+
+
+def _signature(parent: _Parent, species: list[str], crystal: Crystal,
+               symprec: float) -> dedup.Signature:
+    """Dedup signature without a spglib call per candidate.
+
+    A crystal's symmetry depends only on its geometry and on which sites share a
+    species, not on which species they are; outcomes of one parent share the geometry
+    (up to scale), so spglib runs once per distinct site partition and the answer is
+    reused for every outcome with that partition.
+    """
+    labels = dedup.species_labels(species)
+    key = labels.tobytes()
+    info = parent.partition_cache.get(key)
+    if info is None:
+        info = dedup.symmetry_info(parent.crystal.lattice_array, parent.crystal.frac_array,
+                                   labels, symprec)
+        parent.partition_cache[key] = info
+    # Scaling the cell does not change the scale-free profile: use the parent's distances.
+    profile = dedup.nn_profile(species, parent.distances, parent.crystal.volume_angstrom3)
+    return dedup.build_signature(species, labels, info, profile)
+
+
+def primitive_cell(crystal: Crystal, symprec: float) -> Crystal:
+    """The primitive cell (a supercell's own operations miss some of the crystal's)."""
+    numbers = [atomic_numbers[s] for s in crystal.species]
+    found = spglib.standardize_cell(
+        dedup.spglib_cell(crystal.lattice_array, crystal.frac_array, numbers),
+        to_primitive=True, no_idealize=True, symprec=symprec)
+    if found is None or len(found[2]) >= crystal.num_sites:
+        return crystal
+    lattice, positions, types = found
+    return Crystal.from_arrays(lattice, [chemical_symbols[z] for z in types], positions)
+
+
+def _prepare_parent(crystal: Crystal, parent_id: str, config: SapsConfig) -> _Parent | str:
+    """The parent ready for substitution, or the reason it cannot be used."""
+    if crystal.num_sites > config.max_parent_sites:
+        return "too_many_sites"
+    guess = chem.oxidation_guess(chem.formula_key(crystal.species))
+    if guess is None:
+        return "no_oxidation_states"
+    states = dict(guess)
+    if not all(float(q).is_integer() for q in states.values()):
+        return "mixed_valence"
+    crystal = primitive_cell(crystal, config.symprec)
+    symmetry = parent_symmetry(crystal, config.symprec)
+    if symmetry is None or len(symmetry.permutations) == 0:
+        return "no_symmetry"
+    if not config.use_symmetry:
+        n = crystal.num_sites
+        symmetry = replace(symmetry, permutations=np.arange(n)[None, :],
+                           site_permutations=np.arange(n)[None, :])
+    return _Parent(crystal, parent_id, symmetry, [int(states[s]) for s in crystal.species],
+                   filters.pair_distances(crystal))
+
+
+@dataclass
+class Proposal:
+    """A candidate that passed the validity filters, with its dedup signature."""
+
+    candidate: Candidate
+    signature: dedup.Signature
+
+
+def substitute_parent(
+    crystal: Crystal,
+    parent_id: str,
+    config: SapsConfig | None = None,
+    filter_config: FilterConfig | None = None,
+    seed: int = 0,
+) -> tuple[list[Proposal], BatchReport]:
+    """The valid SAPS outcomes of one parent, most likely first, with dedup signatures.
+
+    Not deduplicated (``generate`` does that); the report counts ``generated`` and the
+    filter rejections only. Parents without integer oxidation states, or larger than
+    ``max_parent_sites``, give nothing.
+    """
+    config = config or SapsConfig()
+    filter_config = filter_config or FilterConfig()
+    report = BatchReport()
+    prepared = _prepare_parent(crystal, parent_id, config)
+    if isinstance(prepared, str):
+        return [], report
+    parent = prepared
+    moves = _orbit_moves(parent, config)
+    combos = sorted(_balanced_combinations(moves, config.max_moves), key=_score, reverse=True)
+    element_codes: dict[str, int] = {}
+    parent_key = parent.crystal.content_key()  # ids may repeat; geometry is what counts
+    seen: set[bytes] = set()
+    proposals: list[Proposal] = []
+    for combo in combos:
+        if config.max_per_parent is not None and len(seen) >= config.max_per_parent:
+            break
+        species = list(parent.crystal.species)
+        for move in combo:
+            for site in move.sites:
+                species[site] = move.element
+        codes = np.array([element_codes.setdefault(s, len(element_codes)) for s in species])
+        canonical = _canonical(codes, parent.symmetry.site_permutations)
+        if canonical in seen:
+            continue  # a symmetry of the site set maps it onto an outcome we already have
+        seen.add(canonical)
+        report.generated += 1
+        scale = _volume_scale(parent, combo) if config.scale_volume else 1.0
+        candidate_crystal = Crystal.from_arrays(parent.crystal.lattice_array * scale, species,
+                                                parent.crystal.frac_array)
+        reason = _rejection(candidate_crystal, parent.distances * scale, filter_config)
+        if reason is not None:
+            report.count(reason)
+            continue
+        params = {
+            "substitutions": [
+                {
+                    "wyckoff": parent.symmetry.wyckoffs[m.orbit],
+                    "from": _ion(parent.crystal.species[m.sites[0]], parent.charges[m.sites[0]]),
+                    "to": _ion(m.element, m.charge),
+                    "sites": list(m.sites),
+                    "whole_orbit": len(m.sites) == len(parent.symmetry.orbits[m.orbit]),
+                }
+                for m in combo
+            ],
+            "probability": _score(combo),
+            "volume_scale": scale,
+            "parent_spacegroup": parent.symmetry.spacegroup,
+        }
+        candidate = Candidate(candidate_crystal, METHOD, (parent_id,), params, seed)
+        signature = replace(_signature(parent, species, candidate_crystal, config.symprec),
+                            origin=(parent_key, canonical))
+        proposals.append(Proposal(candidate, signature))
+    return proposals, report
+
+
+def _ion(element: str, charge: int) -> str:
+    sign = "+" if charge > 0 else "-"
+    return f"{element}{abs(charge) if abs(charge) != 1 else ''}{sign if charge else ''}"
+
+
+def _rejection(crystal: Crystal, distances: np.ndarray, config: FilterConfig) -> str | None:
+    # Same checks as filters.rejection_reason, reusing the parent's (scaled) distances.
+    if config.require_charge_balance and not chem.is_charge_balanced(crystal.species):
+        return "not_charge_balanced"
+    if filters.too_close_from_distances(crystal.species, distances, config):
+        return "too_close"
+    if filters.bad_density(crystal, config):
+        return "bad_density"
+    return None
+
+
+# -- batches over many parents -----------------------------------------------------
+
+
+# Known crystals by composition, set before the pool forks (workers inherit it) so the
+# workers, not the deduplicating parent process, pay for fingerprinting them.
+_KNOWN: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = {}
+_KNOWN_DONE: set[chem.FormulaKey] = set()  # per process: compositions already shipped
+
+KnownSignatures = dict[chem.FormulaKey, list[dedup.Signature]]
+
+
+def _work(args: tuple[str, Crystal, SapsConfig, FilterConfig, int, bool]) -> tuple[
+        list[Proposal], BatchReport, KnownSignatures]:
+    parent_id, crystal, config, filter_config, seed, use_fingerprint = args
+    proposals, report = substitute_parent(crystal, parent_id, config, filter_config, seed)
+    if config.use_symmetry:
+        # Match a parent's outcomes against each other here, in the worker: the main
+        # process then only compares them with other parents' and known crystals.
+        local = dedup.Deduplicator(symprec=config.symprec, use_fingerprint=use_fingerprint)
+        unique = []
+        for proposal in proposals:
+            if local.add(proposal.candidate.candidate_id, proposal.candidate.crystal,
+                         proposal.signature):
+                report.duplicate += 1
+            else:
+                unique.append(proposal)
+        proposals = unique
+    known: KnownSignatures = {}
+    for proposal in proposals:
+        formula = proposal.signature.fingerprint.formula
+        if formula in _KNOWN and formula not in _KNOWN_DONE:
+            _KNOWN_DONE.add(formula)
+            known[formula] = [dedup.signature(c, config.symprec) for _, c in _KNOWN[formula]]
+    return proposals, report, known
+
+
+def generate(
+    parents: Iterable[tuple[str, Crystal]],
+    n: int | None = None,
+    seed: int = 0,
+    config: SapsConfig | None = None,
+    filter_config: FilterConfig | None = None,
+    deduplicator: dedup.Deduplicator | None = None,
+    workers: int = 1,
+    progress: bool = False,
+) -> tuple[list[Candidate], BatchReport]:
+    """Valid, unique SAPS candidates from ``parents`` (in the given order) until ``n``.
+
+    Parents are substituted in parallel when ``workers > 1``; deduplication runs here in
+    parent order, so the result does not depend on ``workers``.
+    """
+    config = config or SapsConfig()
+    filter_config = filter_config or FilterConfig()
+    if deduplicator is None:
+        deduplicator = dedup.Deduplicator(use_fingerprint=config.use_symmetry)
+    substitution_model()  # load before forking so workers share it
+    report = BatchReport()
+    out: list[Candidate] = []
+    jobs = ((pid, c, config, filter_config, seed, deduplicator.use_fingerprint)
+            for pid, c in parents)
+    _KNOWN.clear()
+    _KNOWN_DONE.clear()
+    if config.use_symmetry:
+        _KNOWN.update(deduplicator.pending_known())
+    try:
+        with ordered_map(workers, chunksize=4) as mapper:
+            results = mapper(_work, jobs)
+            for proposals, parent_report, known in parallel.progress(results, progress,
+                                                                     unit="parent", desc="saps"):
+                for formula, signatures in known.items():
+                    deduplicator.index_known(formula, signatures)
+                report.merge(parent_report)
+                for index, proposal in enumerate(proposals):
+                    candidate = proposal.candidate
+                    if deduplicator.add(candidate.candidate_id, candidate.crystal,
+                                        proposal.signature if config.use_symmetry else None,
+                                        origin_checked=config.use_symmetry):
+                        report.duplicate += 1
+                        continue
+                    report.valid += 1
+                    out.append(candidate)
+                    if n is not None and len(out) >= n:
+                        report.generated -= len(proposals) - index - 1  # never looked at
+                        return out, report
+    finally:  # do not keep the known crystals alive through the globals
+        _KNOWN.clear()
+        _KNOWN_DONE.clear()
+    return out, report
