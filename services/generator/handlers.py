@@ -96,6 +96,9 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
             emitted.append(candidate)
             if len(emitted) >= campaign.candidates_per_round:
                 break
+    if "airss" in campaign.methods and parents:
+        emitted += _airss(campaign, number, parents, deduplicator, report, dropped,
+                          campaign.candidates_per_round - len(emitted))
     for candidate in emitted:
         book["emitted"].append(candidate.crystal.as_record())
         yield ctx.event("CandidateGenerated", {
@@ -107,6 +110,35 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
     yield ctx.event("GenerationFinished", {
         "round": number, "count": len(emitted), "counts": counts,
         "wall_time_s": time.monotonic() - started}, cause=cause)
+
+
+AIRSS_COMPOSITIONS_PER_ROUND = 2
+AIRSS_PER_COMPOSITION = 5
+
+
+def _airss(campaign: Campaign, number: int, parents: list[tuple[str, Crystal]],
+           deduplicator: Deduplicator, report: BatchReport, dropped: dict[str, int],
+           room: int) -> list:
+    """Random symmetric structures for the reduced formulas of this round's parents."""
+    from pymatgen.core import Composition
+
+    from materialabs.generate import airss
+
+    formulas = sorted({Composition("".join(c.species)).reduced_formula for _, c in parents})
+    found = []
+    for formula in formulas[:AIRSS_COMPOSITIONS_PER_ROUND]:
+        if room - len(found) <= 0:
+            break
+        try:
+            candidates, airss_report = airss.generate(
+                formula, min(AIRSS_PER_COMPOSITION, room - len(found)),
+                seed=_round_seed(campaign, number), deduplicator=deduplicator)
+        except ValueError:  # a formula AIRSS refuses (e.g. not charge balanced)
+            dropped["airss_refused"] = dropped.get("airss_refused", 0) + 1
+            continue
+        report.merge(airss_report)
+        found += [c for c in candidates if c.crystal.num_sites <= campaign.max_sites]
+    return found
 
 
 def _round_seed(campaign: Campaign, number: int) -> int:
