@@ -8,47 +8,15 @@ well-formed tensors-only archive (``ensemble_from_bundle`` refuses pickled objec
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
+
+from ledger.view import LedgerView
 
 log = logging.getLogger(__name__)
 
 
 class ModelRefused(Exception):
     """A model CID failed the ledger or content check; the message says which and why."""
-
-
-class LedgerView:
-    """A read-only view of the ledger file that refreshes when the file grows."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-        self._ledger: Any = None
-        self._size = -1
-
-    def _log_size(self) -> int:
-        files = sorted(self.directory.glob("*.log"))
-        return sum(f.stat().st_size for f in files) if files else 0
-
-    def current(self) -> Any:
-        from ledger import Ledger
-
-        size = self._log_size()
-        if self._ledger is None or size != self._size:
-            self._ledger = Ledger.open(self.directory, readonly=True)
-            self._size = size
-        return self._ledger
-
-    def find(self, cid: str) -> Any:
-        return self.current().find(cid)
-
-    def latest_model_cid(self) -> str | None:
-        ledger = self.current()
-        for seq in range(len(ledger) - 1, -1, -1):
-            entry = ledger.get(seq)
-            if entry.kind == "model":
-                return str(entry.cid)
-        return None
 
 
 class ModelRegistry:

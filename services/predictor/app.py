@@ -1,7 +1,8 @@
 """predictor wiring: candidates.generated in, candidates.predicted out."""
 
+from ledger.view import LedgerView
 from materialabs import config, ports
-from materialabs.models import LedgerView, ModelRegistry
+from materialabs.models import ModelRegistry
 from materialabs.runtime import ServiceSpec
 from services.predictor.handlers import handle, score_batch
 

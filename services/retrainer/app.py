@@ -4,8 +4,9 @@ from functools import cache
 
 import numpy as np
 
+from ledger.view import LedgerView
 from materialabs import config, ports
-from materialabs.models import LedgerView, ModelRegistry
+from materialabs.models import ModelRegistry
 from materialabs.platform import retrainer_key_path
 from materialabs.runtime import ServiceSpec
 from services.retrainer.handlers import handle

@@ -243,9 +243,9 @@ def test_the_ledger_refusal_reaches_the_lab_when_ingest_was_behind(world: World)
 
 
 def test_the_read_view_sees_keys_registered_after_it_was_opened(world: World) -> None:
-    from services.ingest.app import LedgerReadView
+    from ledger.view import LedgerView
 
-    view = LedgerReadView(world.ledger.directory)
+    view = LedgerView(world.ledger.directory)
     newcomer = Ed25519PrivateKey.generate()
     assert view.key_record(public_bytes(newcomer)) is None
     world.ledger.register_key(world.admin, "lab-n", public_bytes(newcomer))

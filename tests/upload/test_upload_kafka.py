@@ -12,13 +12,13 @@ import pytest
 from upload_helpers import LabHome, make_lab_home, write_good_csv
 
 from ledger import Ledger
+from ledger.view import LedgerView
 from materialabs.bus.kafka import KafkaBus
 from materialabs.catalog import Catalog
 from materialabs.cli import main
 from materialabs.runtime import ServiceRunner
 from materialabs.store import open_store
 from services.ingest.app import SERVICE as INGEST
-from services.ingest.app import LedgerReadView
 from services.ledger.app import SERVICE as LEDGER
 
 pytestmark = pytest.mark.kafka
@@ -41,7 +41,7 @@ def services(lab: LabHome, kafka_bootstrap: str) -> Iterator[None]:
                       ports={"ledger": ledger}),
         ServiceRunner(replace(INGEST, ports=None), bus_ingest, group=f"ingest-{suffix}", ports={
             "store": open_store(f"local:{lab.home / 'store'}"),
-            "ledger": LedgerReadView(lab.ledger),
+            "ledger": LedgerView(lab.ledger),
             "catalog": Catalog(lab.home / "catalog")}),
     ]
     threads = [threading.Thread(target=r.run, kwargs={"stop": stop}, daemon=True)
