@@ -111,7 +111,8 @@ class Catalog:
         return ds.dataset(files, schema=SCHEMA, format="parquet")
 
     def query(self, query: Query, columns: Sequence[str] | None = None) -> pa.Table:
-        return self.dataset().to_table(filter=query.expression(), columns=columns)
+        return self.dataset().to_table(filter=query.expression(),
+                                       columns=list(columns) if columns is not None else None)
 
     def __len__(self) -> int:
         return self.dataset().count_rows()

@@ -64,3 +64,10 @@ def test_query_command_prints_rows_and_rejects_bad_range(catalog, capsys):
     assert capsys.readouterr().out.count("\n") == 2
     assert main(["query", "--catalog", str(catalog.root), "--range", "gap=1:2"]) == 2
     assert "unknown column" in capsys.readouterr().err
+
+
+def test_query_command_table_shows_the_display_columns(catalog, capsys):
+    assert main(["query", "--catalog", str(catalog.root), "--within", "Na,Cl"]) == 0
+    captured = capsys.readouterr()
+    assert "NaCl" in captured.out and "reduced_formula" in captured.out
+    assert "1 matching rows" in captured.err
