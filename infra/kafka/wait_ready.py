@@ -10,11 +10,14 @@ project's virtual environment exists. Exits 0 when ready, 1 on timeout or if PID
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from processes import pid_alive  # noqa: E402
 
 API_VERSIONS_KEY = 18
 
@@ -63,21 +66,6 @@ def cluster_has_controller(bootstrap: str) -> bool:
         return False
     finally:
         admin.close()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A child that exited but was not reaped still answers kill(0); look at its state.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def main(argv: list[str]) -> int:

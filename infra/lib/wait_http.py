@@ -8,11 +8,14 @@ only. Exits 0 when healthy, 1 on timeout or if PID (the server process) died mea
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import pid_alive  # noqa: E402
 
 
 def answers(url: str) -> bool:
@@ -22,20 +25,6 @@ def answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def main(argv: list[str]) -> int:
