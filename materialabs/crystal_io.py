@@ -105,6 +105,22 @@ def parse_p1_cif(text: str, source: str = "<cif>") -> Crystal:
         raise CrystalParseError(f"{source}: {error}") from error
 
 
+def split_cif_blocks(text: str) -> list[str]:
+    """One string per ``data_`` block (what write_crystals makes of several crystals)."""
+    blocks: list[list[str]] = []
+    preamble: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().lower().startswith("data_"):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+        else:
+            preamble.append(line)
+    if not blocks:
+        return [text]
+    return ["\n".join(block) for block in blocks]
+
+
 def _parse_with_pymatgen(text: str, source: str) -> Crystal:
     from pymatgen.core import Structure
 
@@ -124,7 +140,11 @@ def read_crystals(path: Path) -> Iterator[tuple[str, Crystal]]:
     if not path.is_file():
         raise CrystalParseError(f"{path}: no such file")
     if name.endswith(".cif"):
-        yield path.stem, parse_p1_cif(path.read_text(errors="replace"), str(path))
+        blocks = split_cif_blocks(path.read_text(errors="replace"))
+        for index, block in enumerate(blocks):
+            label = path.stem if len(blocks) == 1 else f"{path.stem}#{index}"
+            where = str(path) if len(blocks) == 1 else f"{path} block {index}"
+            yield label, parse_p1_cif(block, where)
     elif name.endswith(".json"):
         yield from _read_json(path)
     elif name.endswith((".xyz", ".extxyz")):

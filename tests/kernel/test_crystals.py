@@ -86,3 +86,13 @@ def test_broken_cif_names_the_file(tmp_path):
     path.write_text("data_x\n_cell_length_a 3\nloop_\n_atom_site_fract_x\n")
     with pytest.raises(CrystalParseError, match="broken.cif"):
         list(read_crystals(path))
+
+
+def test_multi_block_cif_reads_back_every_crystal(tmp_path):
+    one = Crystal.from_arrays(np.eye(3) * 4.0, ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]])
+    two = Crystal.from_arrays(np.eye(3) * 3.0, ["Cs", "Cl"], [[0, 0, 0], [.5, .5, .5]])
+    path = tmp_path / "two.cif"
+    write_crystals([("a", one), ("b", two)], path)
+    back = list(read_crystals(path))
+    assert [c.species for _, c in back] == [one.species, two.species]
+    assert [name for name, _ in back] == ["two#0", "two#1"]
