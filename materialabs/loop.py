@@ -86,11 +86,12 @@ class Watcher:
 
     def _on_DftCompleted(self, event: Event) -> None:
         crystal = Crystal.from_record(event["crystal"])
+        energy = event["formation_energy_per_atom_eV"]
         self._pending_rows.append(_row(
             "dft", crystal, event, source=event["backend"], method=event["backend"],
             status=event["status"], content_cid=event["output_cid"],
-            formation_energy_per_atom_eV=event["formation_energy_per_atom_eV"],
-            band_gap_eV=event["band_gap_eV"]))
+            formation_energy_per_atom_eV=energy, band_gap_eV=event["band_gap_eV"],
+            e_above_hull_eV=None if energy is None else _e_above_hull(crystal, energy)))
         self._bars.dft(event["status"])
 
     def _on_CandidatePromoted(self, event: Event) -> None:
@@ -116,8 +117,34 @@ def _row(kind: str, crystal: Crystal, event: Event, **fields: Any) -> dict[str, 
 
     return make_row(kind, crystal.species, candidate_id=event["candidate_id"],
                     reduced_formula=Composition("".join(crystal.species)).reduced_formula,
-                    nsites=crystal.num_sites, campaign_id=event.campaign_id,
-                    round=event["round"], **fields)
+                    nsites=crystal.num_sites, spacegroup_number=_spacegroup(crystal),
+                    campaign_id=event.campaign_id, round=event["round"], **fields)
+
+
+def _spacegroup(crystal: Crystal) -> int | None:
+    import spglib
+
+    from materialabs.ml.features import atomic_numbers
+
+    cell = (crystal.lattice_array, crystal.frac_array, atomic_numbers(crystal.species))
+    try:
+        dataset = spglib.get_symmetry_dataset(cell, symprec=0.1)
+    except Exception:  # noqa: BLE001 - spglib gives up on some distorted cells
+        return None
+    return int(dataset.number) if dataset is not None else None
+
+
+def _e_above_hull(crystal: Crystal, formation_energy_per_atom_eV: float) -> float | None:
+    """On the hull of the known MP phases, the model's and the replay oracle's scale."""
+    from pymatgen.core import Composition
+
+    from materialabs import ports
+
+    formula = Composition("".join(crystal.species)).reduced_formula
+    try:
+        return formation_energy_per_atom_eV - ports.hull().hull_energy_per_atom(formula)
+    except Exception:  # noqa: BLE001 - an element the reference lacks: leave it unknown
+        return None
 
 
 class _Bars:
