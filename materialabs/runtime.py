@@ -307,9 +307,12 @@ class ServiceRunner:
                 self.processed_ids.put(outcome.marker, b"")
             self._count(outcome)
         self.producer.flush()
-        self.processed_ids.flush()
+        # State before processed ids: a crash between the two redelivers the batch to
+        # handlers whose state already holds it (they are idempotent), never the reverse
+        # (events marked done whose effect on the state was lost).
         self.context.state.write_back()  # type: ignore[attr-defined]
         self.state_table.flush()
+        self.processed_ids.flush()
         self.consumer.commit(next_offsets(records))
         self.stats.batches += 1
         return len(records)

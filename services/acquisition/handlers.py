@@ -47,28 +47,35 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
     campaign_id = event.campaign_id
     if not campaign_id:
         return
-    book = ctx.state.get(_key(campaign_id))
+    # Topics interleave freely: a campaign's predictions may arrive before its start event
+    # (another topic, another partition). So a book is opened by whichever event comes
+    # first, and decisions wait until the spec from CampaignStarted is in it.
+    book = ctx.state.get(_key(campaign_id)) or _new_book()
     if event.type == "CampaignStarted":
-        if book is None:
-            ctx.state[_key(campaign_id)] = _new_book(event)
-        return
-    if book is None:
-        return  # not a campaign this service saw start (e.g. a stray replay); nothing to do
-    handler = _HANDLERS.get(event.type)
-    if handler is not None:
+        if book["spec"] is None:
+            book["spec"] = _spec(event)
+            for number in sorted(int(n) for n in book["rounds"]):
+                yield from _maybe_select(book, event, ctx, number)
+    else:
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            return
         yield from handler(book, event, ctx)
-        ctx.state[_key(campaign_id)] = book
+    ctx.state[_key(campaign_id)] = book
 
 
 def _key(campaign_id: str) -> str:
     return f"campaign:{campaign_id}"
 
 
-def _new_book(event: Event) -> dict[str, Any]:
-    fields = {k: v for k, v in event.payload.items()
-              if k not in ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")}
-    return {"spec": fields, "rounds": {}, "pool": {}, "dft_calls": 0, "promoted": [],
+def _new_book() -> dict[str, Any]:
+    return {"spec": None, "rounds": {}, "pool": {}, "dft_calls": 0, "promoted": [],
             "finished": False}
+
+
+def _spec(event: Event) -> dict[str, Any]:
+    envelope = ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")
+    return {k: v for k, v in event.payload.items() if k not in envelope}
 
 
 def _round(book: dict[str, Any], number: int) -> dict[str, Any]:
@@ -138,7 +145,7 @@ _HANDLERS = {
 
 def _maybe_select(book, event, ctx, number: int) -> Iterator[Event]:
     state = _round(book, number)
-    if (state["selected"] is not None or state["expected"] is None
+    if (book["spec"] is None or state["selected"] is not None or state["expected"] is None
             or len(state["predicted"]) < state["expected"] or book["finished"]):
         return
     campaign = Campaign.from_event_fields(book["spec"])
@@ -269,7 +276,8 @@ def _promotion(entry, candidate_id, reason, values, event, ctx) -> Event:
 
 def _maybe_advance(book, event, ctx, number: int) -> Iterator[Event]:
     state = _round(book, number)
-    if (state["advanced"] or state["selected"] is None or state["retrained"] is None
+    if (book["spec"] is None or state["advanced"] or state["selected"] is None
+            or state["retrained"] is None
             or len(state["completed"]) < len(state["selected"]) or book["finished"]):
         return
     state["advanced"] = True
