@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from materialabs.cli import UserError
-from materialabs.cli.ledger import DEFAULT_LEDGER, open_writer
+from materialabs.cli.ledger import DEFAULT_LEDGER, _ledger_option, _sub, open_writer
 
 DEFAULT_KEYS = os.environ.get("MATERIALABS_KEYS", str(Path.home() / ".materialabs" / "keys"))
 
@@ -78,21 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=cmd_list)
 
 
-def _sub(commands: argparse._SubParsersAction, name: str, help_: str, example: str):
-    return commands.add_parser(
-        name,
-        help=help_,
-        description=f"{help_}.\n\nexample:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
 def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-key", required=True, help="the lab's .pub file or 64 hex digits")
     parser.add_argument("--admin-key", required=True, help="the admin's private key file")
     parser.add_argument("--admin-passphrase-file", help="passphrase of the admin key")
-    parser.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory")
-    parser.add_argument("--passphrase-file", help="passphrase of the ledger key")
+    _ledger_option(parser)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
