@@ -12,8 +12,13 @@ import os
 from pathlib import Path
 
 
+def home_path() -> Path:
+    """The state folder, without creating it (for defaults shown in --help)."""
+    return Path(os.environ.get("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
+
+
 def home() -> Path:
-    path = Path(os.environ.get("MATERIALABS_HOME", Path.home() / ".materialabs")).expanduser()
+    path = home_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -25,7 +30,7 @@ def store_url() -> str:
     ipfs = os.environ.get("MATERIALABS_IPFS")
     if ipfs:
         return ipfs
-    return f"local:{home() / 'store'}"
+    return f"local:{home_path() / 'store'}"
 
 
 def catalog_dir() -> Path:

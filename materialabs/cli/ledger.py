@@ -11,12 +11,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from materialabs import config
 from materialabs.cli import UserError
 
 # The same folder the services and `materialabs run` use: $MATERIALABS_HOME/ledger.
-DEFAULT_LEDGER = os.environ.get("MATERIALABS_LEDGER") or str(
-    Path(os.environ.get("MATERIALABS_HOME", Path.home() / ".materialabs")).expanduser()
-    / "ledger")
+DEFAULT_LEDGER = os.environ.get("MATERIALABS_LEDGER") or str(config.home_path() / "ledger")
 
 DESCRIPTION = """\
 The ledger records every dataset, model and key change as a signed, hash-chained

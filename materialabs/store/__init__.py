@@ -9,9 +9,6 @@ True
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from materialabs.store.cid import cid_of_bytes, cid_of_file, cid_of_stream
 from materialabs.store.multiformats import Cid, InvalidCidError, parse_cid
 from materialabs.store.port import ContentError, ContentNotFoundError, ContentStore
@@ -32,12 +29,11 @@ __all__ = [
 
 
 def default_store_url() -> str:
-    """$MATERIALABS_STORE, else the local store at $MATERIALABS_HOME/store (~/.materialabs)."""
-    url = os.environ.get("MATERIALABS_STORE", "").strip()
-    if url:
-        return url
-    home = os.environ.get("MATERIALABS_HOME", "").strip() or "~/.materialabs"
-    return "local:" + str(Path(home).expanduser() / "store")
+    """The configured store (materialabs.config.store_url): $MATERIALABS_STORE, else the
+    Kubo node at $MATERIALABS_IPFS, else the local store at $MATERIALABS_HOME/store."""
+    from materialabs import config
+
+    return config.store_url()
 
 
 def open_store(url: str | None = None) -> ContentStore:

@@ -15,6 +15,7 @@ from materialabs.store import (
     ContentStore,
     InvalidCidError,
     cid_of_bytes,
+    default_store_url,
     open_store,
     parse_cid,
 )
@@ -168,6 +169,10 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(open_store(f"local:{tmp_path / 'a'}"), LocalStore)
     assert isinstance(open_store(str(tmp_path / "b")), LocalStore)
     monkeypatch.delenv("MATERIALABS_STORE", raising=False)
+    monkeypatch.setenv("MATERIALABS_IPFS", "http://127.0.0.1:5001")
+    # `make up` sets MATERIALABS_IPFS: the CLI must then name the services' store, Kubo.
+    assert default_store_url() == "http://127.0.0.1:5001"
+    monkeypatch.delenv("MATERIALABS_IPFS")
     monkeypatch.setenv("MATERIALABS_HOME", str(tmp_path / "home"))
     default = open_store()
     assert isinstance(default, LocalStore) and default.root == tmp_path / "home" / "store"
