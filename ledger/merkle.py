@@ -130,6 +130,40 @@ class MerkleTree:
             raise ValueError(f"leaf index {index} is outside 0..{size - 1}")
 
 
+def inclusion_proof_size(index: int, size: int) -> int:
+    """Hashes in PATH(index, D[0:size]), from the sizes alone (no tree needed)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is outside 0..{size - 1}")
+    count = 0
+    while size > 1:
+        k = largest_power_of_two_below(size)
+        index, size = (index, k) if index < k else (index - k, size - k)
+        count += 1
+    return count
+
+
+def consistency_proof_size(old_size: int, new_size: int) -> int:
+    """Hashes in PROOF(old_size, D[0:new_size]), from the sizes alone (no tree needed).
+
+    At most ceil(log2(new_size)) + 1: one per level of the new tree's path, plus the old
+    tree's own subtree hash when old_size is not a power of two. The RFC 6962 format has
+    no way to drop that extra hash, so the bound is reached for some old sizes.
+    """
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"old size {old_size} must be between 0 and new size {new_size}")
+    if old_size in (0, new_size):
+        return 0
+    m, n, complete, count = old_size, new_size, True, 0
+    while m != n:
+        k = largest_power_of_two_below(n)
+        if m <= k:
+            n = k
+        else:
+            m, n, complete = m - k, n - k, False
+        count += 1
+    return count + (0 if complete else 1)
+
+
 def root_from_inclusion_proof(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes]
 ) -> bytes | None:

@@ -27,6 +27,7 @@ examples:
   materialabs ledger export audit.export --ledger ./ledger
   materialabs ledger verify audit.export --ledger-key ledger.pub
   materialabs ledger verify audit.export --ledger-key ledger.pub --content --store local:./store
+  materialabs ledger verify --topic ledger.entries --bootstrap HOST:9092 --ledger-key ledger.pub
   materialabs ledger prove bafkrei... --out receipt.json
   materialabs ledger verify-proof receipt.json --ledger-key ledger.pub
   materialabs ledger consistency 1000 2000 --out proof.json
@@ -126,7 +127,9 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         "verify",
         "audit an export or ledger: chain, signatures, key validity, tree heads, content",
         "materialabs ledger verify audit.export --ledger-key ledger.pub --content "
-        "--store local:./store",
+        "--store local:./store\n"
+        "  materialabs ledger verify --topic ledger.entries --bootstrap 127.0.0.1:9092 "
+        "--ledger-key ledger.pub",
     )
     p.add_argument("source", nargs="?", help="export file or ledger directory (default --ledger)")
     p.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory if no SOURCE")
@@ -149,6 +152,15 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         "--tree-head",
         help="a tree head JSON you trust (e.g. from a receipt): the export must extend it",
     )
+    p.add_argument(
+        "--topic",
+        help="audit the ledger from this Kafka topic (the service's ledger.entries) "
+        "instead of an export: read from the beginning to its current end",
+    )
+    p.add_argument(
+        "--bootstrap",
+        help="Kafka bootstrap servers for --topic (default $MATERIALABS_KAFKA)",
+    )
     p.add_argument("--workers", type=int, help="signature-checking processes (default: CPUs)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
@@ -158,28 +170,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ledger.checkpoints import SignedTreeHead
     from ledger.verify import verify_file
 
-    source = Path(args.source or args.ledger)
-    if not source.exists():
-        raise UserError(f"{source} does not exist (give an export file or ledger directory)")
-    ledger_public = _ledger_public(args.ledger_key, source)
-    store = None
-    if args.content:
-        if not args.store:
-            raise UserError("--content needs --store URL (where to re-fetch each CID)")
-        store = _open_store(args.store)
     trusted = None
     if args.tree_head:
         document = _read_json(args.tree_head)
         trusted = SignedTreeHead.from_json(document.get("tree_head", document), args.tree_head)
-    report = verify_file(
-        source,
-        ledger_public,
-        store,
-        all_signatures=args.all_signatures,
-        trusted_head=trusted,
-        workers=args.workers,
-        progress=True,
-    )
+    if args.topic:
+        report = _verify_topic(args, trusted)
+    else:
+        source = Path(args.source or args.ledger)
+        if not source.exists():
+            raise UserError(f"{source} does not exist (give an export file or ledger directory)")
+        ledger_public = _ledger_public(args.ledger_key, source)
+        store = None
+        if args.content:
+            if not args.store:
+                raise UserError("--content needs --store URL (where to re-fetch each CID)")
+            store = _open_store(args.store)
+        report = verify_file(
+            source,
+            ledger_public,
+            store,
+            all_signatures=args.all_signatures,
+            trusted_head=trusted,
+            workers=args.workers,
+            progress=True,
+        )
     if args.json:
         print(json.dumps(report.summary(), indent=2))
     elif report.ok:
@@ -193,8 +208,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"ledger signatures, {report.content_checked} CIDs re-fetched"
         )
     else:
-        print(f"FAILED at entry {report.first_bad_seq}: {report.reason}", file=sys.stderr)
+        where = "" if report.first_bad_seq is None else f" at entry {report.first_bad_seq}"
+        print(f"FAILED{where}: {report.reason}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _verify_topic(args: argparse.Namespace, trusted: Any) -> Any:
+    from ledger.log import LogError
+    from ledger.topic import read_topic, verify_topic_entries
+    from ledger.verify import VerifyReport
+
+    if args.source:
+        raise UserError("give either SOURCE (an export or ledger) or --topic, not both")
+    if args.content or args.all_signatures:
+        raise UserError("--content and --all-signatures work on exports, not with --topic")
+    bootstrap = args.bootstrap or config.kafka_bootstrap()
+    if not bootstrap:
+        raise UserError("--topic needs --bootstrap HOST:PORT (or $MATERIALABS_KAFKA)")
+    ledger_public = _ledger_public(args.ledger_key, Path(args.ledger))
+    try:
+        return verify_topic_entries(
+            read_topic(bootstrap, args.topic), ledger_public, trusted_head=trusted,
+            workers=args.workers,
+        )
+    except LogError as error:
+        return VerifyReport(ok=False, entries=0, reason=f"cannot read the topic: {error}")
 
 
 def _open_store(url: str) -> Any:

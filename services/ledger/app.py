@@ -14,6 +14,12 @@ Event convention (the Avro request carries no separate payload field):
 * A refused dataset append is answered with ``UploadRejected`` (the upload's id and lab are
   in the signed statement), so the lab's client learns the ledger's reason; any other
   refused or malformed request is dead-lettered with the reason.
+* ``ledger.entries`` carries every entry, each with its record (``record_b64``), so an
+  auditor can rebuild the ledger from the topic alone (``materialabs ledger verify
+  --topic``). Entries written outside a request (entry 0, keys registered from the
+  command line, automatic checkpoints) are published with the next accepted request: the
+  service's state remembers the first seq not yet published. The optional port
+  ``entries_topic`` names another topic (a second ledger, a test).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from materialabs.events import Event
@@ -30,6 +37,8 @@ from materialabs.runtime import Context, InvalidEvent, ServiceSpec
 AVRO_TO_LEDGER_KIND = {"key_registration": "key_registered", "key_revocation": "key_revoked"}
 LEDGER_TO_AVRO_KIND = {v: k for k, v in AVRO_TO_LEDGER_KIND.items()}
 REQUESTS_TOPIC = "ledger.requests"
+ENTRIES_TOPIC = "ledger.entries"
+PUBLISHED_KEY = "published_below"  # state: entries with a smaller seq are on the topic
 
 
 def request_message(event: Event) -> dict[str, Any]:
@@ -77,6 +86,7 @@ def entry_fields(entry: Any, request_id: str | None, ledger: Any) -> dict[str, A
         "ledger_signature_b64": base64.b64encode(entry.ledger_signature).decode("ascii"),
         "tree_size": entry.seq + 1,
         "root_hash_hex": ledger.tree.root(entry.seq + 1).hex(),
+        "record_b64": base64.b64encode(entry.record_bytes()).decode("ascii"),
     }
 
 
@@ -99,12 +109,31 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
     message = request_message(event)
     outcome = handle_append_request(message, ctx.ledger)
     if outcome.accepted and outcome.entry is not None:
-        yield ctx.event("LedgerEntry", entry_fields(outcome.entry, message["request_id"],
-                                                    ctx.ledger), cause=event)
+        yield from _entry_events(ctx, event, outcome.entry, message["request_id"])
     elif message["kind"] == "dataset" and isinstance(message["metadata"], dict):
         yield _upload_rejected(ctx, event, message, outcome.reason)
     else:
         raise InvalidEvent(f"ledger {outcome.status}: {outcome.reason}")
+
+
+def _entry_events(ctx: Context, cause: Event, answer: Any, request_id: str) -> Iterator[Event]:
+    """The answer's entry, and every entry not yet published before it (in seq order)."""
+    ledger = ctx.ledger
+    topic = ctx.ports.get("entries_topic", ENTRIES_TOPIC)
+    start = int(ctx.state.get(PUBLISHED_KEY, 0))
+    end = len(ledger)
+    if answer.seq < start:  # a duplicate request: answer it again with its entry
+        yield _entry_event(ctx, cause, answer, request_id, topic)
+    for seq in range(start, end):
+        entry = answer if seq == answer.seq else ledger.get(seq)
+        yield _entry_event(ctx, cause, entry, request_id if seq == answer.seq else None, topic)
+    ctx.state[PUBLISHED_KEY] = end
+
+
+def _entry_event(ctx: Context, cause: Event, entry: Any, request_id: str | None,
+                 topic: str) -> Event:
+    fields = entry_fields(entry, request_id, ctx.ledger)
+    return replace(ctx.event("LedgerEntry", fields, cause=cause), topic=topic)
 
 
 def _upload_rejected(ctx: Context, event: Event, message: dict[str, Any], reason: str) -> Event:
@@ -137,6 +166,6 @@ SERVICE = ServiceSpec(
     name="ledger",
     consumes=[REQUESTS_TOPIC],
     handler=handle,
-    produces=["ledger.entries", "uploads.rejected"],
+    produces=[ENTRIES_TOPIC, "uploads.rejected"],
     ports=ledger_ports,
 )
