@@ -39,6 +39,31 @@ class GraphBatch:
         return GraphBatch(self.z.to(device), self.edge_index.to(device),
                           self.edge_dist.to(device), self.batch.to(device), self.num_graphs)
 
+    def padded(self) -> PaddedNeighbours:
+        """The edges as one row of neighbours per centre atom (edges are sorted by centre)."""
+        src, dst = self.edge_index
+        atoms = self.z.shape[0]
+        counts = torch.bincount(dst, minlength=atoms)
+        width = max(1, int(counts.max())) if dst.numel() else 1
+        slot = torch.arange(dst.numel(), device=dst.device) - (torch.cumsum(counts, 0)
+                                                               - counts)[dst]
+        index = torch.zeros(atoms, width, dtype=torch.long, device=dst.device)
+        mask = torch.zeros(atoms, width, 1, device=dst.device)
+        dist = torch.zeros(atoms, width, device=dst.device)  # padding: finite, masked out
+        index[dst, slot] = src
+        mask[dst, slot] = 1.0
+        dist[dst, slot] = self.edge_dist
+        return PaddedNeighbours(index, mask, dist)
+
+
+@dataclass
+class PaddedNeighbours:
+    """Neighbours of each centre atom in a (atoms, k) table, for the inference path."""
+
+    index: torch.Tensor  # (atoms, k) int64 neighbour atom, 0 in padding slots
+    mask: torch.Tensor  # (atoms, k, 1) float: 1 for a real edge, 0 for padding
+    dist: torch.Tensor  # (atoms, k) float32 Å, 0 in padding slots
+
 
 @dataclass
 class GraphTable:

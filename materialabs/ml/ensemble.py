@@ -30,7 +30,6 @@ from materialabs.ml.model import (
 from materialabs.ml.train import (
     TrainConfig,
     TrainResult,
-    predict_normalised,
     resolve_device,
     train_model,
 )
@@ -90,7 +89,8 @@ class Ensemble:
         (cached on disk afterwards). Members and their state_dicts are left untouched, so
         bundling still works.
         """
-        self._runners = [torch.compile(member, dynamic=True) for member in self.members]
+        self._runners = [torch.compile(member.forward_padded, dynamic=True)
+                         for member in self.members]
         return self
 
     def to(self, device: torch.device | str) -> Ensemble:
@@ -100,12 +100,7 @@ class Ensemble:
 
     @torch.no_grad()
     def predict_graphs(self, graphs: GraphTable, batch_size: int = 512) -> Prediction:
-        device = next(self.members[0].parameters()).device
-        runners = self._runners or self.members
-        stacked = torch.stack([
-            self.normaliser.denormalise(predict_normalised(m, graphs, device, batch_size))
-            for m in runners
-        ]).numpy().astype(np.float64)
+        stacked = self._member_predictions(graphs, batch_size)
         for k, target in enumerate(self.targets):
             if target in NONNEGATIVE_TARGETS:
                 stacked[:, :, k] = np.maximum(stacked[:, :, k], 0.0)
@@ -114,6 +109,29 @@ class Ensemble:
         scale = np.asarray(self.sigma_scale if self.sigma_scale is not None
                            else [1.0] * len(self.targets))
         return Prediction(self.targets, mean, std_raw * scale, std_raw, stacked)
+
+    def _member_predictions(self, graphs: GraphTable, batch_size: int) -> np.ndarray:
+        """(members, structures, targets) in physical units.
+
+        Members share each batch's neighbour table and distance expansion (both depend on
+        the config only), and run the padded inference path of the model.
+        """
+        for member in self.members:
+            member.eval()
+        device = next(self.members[0].parameters()).device
+        runners = self._runners or [member.forward_padded for member in self.members]
+        expand = self.members[0].distance_expansion
+        chunks = []
+        for start in range(0, len(graphs), batch_size):
+            batch = graphs.batch(np.arange(start, min(len(graphs), start + batch_size)))
+            batch = batch.to(device)
+            neighbours = batch.padded()
+            edge_attr = expand(neighbours.dist)
+            chunks.append(torch.stack([run(batch, neighbours, edge_attr) for run in runners]))
+        if not chunks:
+            return np.zeros((len(self.members), 0, len(self.targets)))
+        normalised = torch.cat(chunks, dim=1).cpu()
+        return self.normaliser.denormalise(normalised).numpy().astype(np.float64)
 
     def predict(self, crystals: Sequence[Crystal], batch_size: int = 512) -> Prediction:
         """Mean ± σ for each crystal, graphs built on the fly."""

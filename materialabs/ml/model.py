@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch_geometric.nn import global_mean_pool
 
-from materialabs.ml.data import GraphBatch
+from materialabs.ml.data import GraphBatch, PaddedNeighbours
 from materialabs.ml.features import MAX_Z, GaussianDistance
 from materialabs.ml.nn import GatedEdgeConv
 
@@ -102,5 +102,20 @@ class CrystalGNN(nn.Module):
         edge_attr = self.distance_expansion(batch.edge_dist)
         for conv in self.convs:
             x = conv(x, batch.edge_index, edge_attr)
+        return self._head(x, batch)
+
+    def forward_padded(self, batch: GraphBatch, neighbours: PaddedNeighbours,
+                       edge_attr: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for inference on a padded neighbour table.
+
+        ``edge_attr`` is ``self.distance_expansion(neighbours.dist)``; it depends only on
+        the config, so an ensemble computes it once for all its members.
+        """
+        x = self.embedding(batch.z)
+        for conv in self.convs:
+            x = conv.forward_padded(x, neighbours.index, neighbours.mask, edge_attr)
+        return self._head(x, batch)
+
+    def _head(self, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:
         pooled = global_mean_pool(x, batch.batch, size=batch.num_graphs)
         return self.head_out(F.softplus(self.head_hidden(pooled)))

@@ -3,8 +3,9 @@
 The loss is the L1 error on normalised targets averaged over targets (the reported
 metric is MAE, and L1 is robust to the few extreme formation energies). The validation
 score used for early stopping and checkpoint choice is the same quantity on the
-validation split. A wall-clock budget, when given, fixes the number of epochs after the
-first one has been timed, so the learning-rate schedule still completes.
+validation split. A wall-clock budget, when given, sets the number of epochs from the
+mean epoch time so far, re-planned after every epoch (a machine that gets busier shortens
+the run instead of overrunning it), so the learning-rate schedule still completes.
 """
 
 from __future__ import annotations
@@ -136,14 +137,21 @@ def train_model(
         log(f"seed {config.seed} epoch {epoch + 1}/{planned_epochs} "
             f"train L1 {total_loss / len(train_graphs):.4f} val MAE "
             + " ".join(f"{m:.4f}" for m in val_mae) + f" ({seconds:.0f} s)")
-        if epoch == 0 and config.time_budget_s is not None:
-            planned_epochs = max(1, min(config.epochs, int(config.time_budget_s // seconds)))
+        if config.time_budget_s is not None:
+            planned_epochs = _replan(planned_epochs, epoch + 1, time.perf_counter() - started,
+                                     config.time_budget_s)
         if epoch - best_epoch >= config.patience:
             log(f"seed {config.seed}: early stop, best epoch {best_epoch + 1}")
             break
     return TrainResult(state_dict=best_state, best_epoch=best_epoch, best_val_mae=best_mae,
                        epochs_run=len(history), train_seconds=time.perf_counter() - started,
                        history=history)
+
+
+def _replan(planned: int, done: int, elapsed_s: float, budget_s: float) -> int:
+    """Epochs to run in all, so that the remaining ones fit the budget at the mean pace."""
+    affordable = done + int(max(0.0, budget_s - elapsed_s) // (elapsed_s / done))
+    return max(done, min(planned, affordable))
 
 
 def _check_targets(graphs: GraphTable, targets: np.ndarray, split: str) -> None:

@@ -10,6 +10,10 @@ CGCNN maps the concatenation [h_i, h_j, e_ij] to 2C channels on every edge and a
 softplus core there too. Here the atom terms are projected once per atom instead of once
 per edge, and the core depends on the neighbour only, so each edge carries C channels
 instead of 2C: about 40% less CPU time per layer for the same width.
+
+``forward_padded`` computes the same function for inference on a neighbour table: with
+every centre's neighbours in one padded row, the centre term is broadcast instead of
+gathered per edge and the sum over neighbours is a reduction instead of a scatter.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ class GatedEdgeConv(MessagePassing):
         src = torch.cat([gate_src, F.softplus(core_src)], dim=-1)
         aggregated = self.propagate(edge_index, dst=self.lin_dst(x), src=src,
                                     edge=self.lin_edge(edge_attr), size=(x.size(0), x.size(0)))
+        return F.softplus(x + self.norm(aggregated))
+
+    def forward_padded(self, x: torch.Tensor, neighbours: torch.Tensor, mask: torch.Tensor,
+                       edge_attr: torch.Tensor) -> torch.Tensor:
+        """Same output as :meth:`forward`, from a padded neighbour table.
+
+        ``neighbours`` (atoms, k) holds neighbour indices, ``mask`` (atoms, k, 1) is 1 for
+        real edges and 0 for padding, ``edge_attr`` is (atoms, k, edge_channels).
+        """
+        gate_src, core_src = self.lin_src(x).chunk(2, dim=-1)
+        src = torch.cat([gate_src, F.softplus(core_src)], dim=-1)[neighbours]
+        gate_j, core_j = src.chunk(2, dim=-1)
+        gate = torch.sigmoid(self.lin_dst(x).unsqueeze(1) + gate_j + self.lin_edge(edge_attr))
+        aggregated = (gate * core_j * mask).sum(dim=1)
         return F.softplus(x + self.norm(aggregated))
 
     def message(self, dst_i: torch.Tensor, src_j: torch.Tensor,
