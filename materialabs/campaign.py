@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 POLICIES = ("random", "greedy", "uncertainty", "ucb", "ei", "thompson", "pareto")
-METHODS = ("saps", "airss")
+METHODS = ("saps", "airss", "pool")
 BACKENDS = ("replay", "gpaw")
 DIRECTIONS = ("minimize", "maximize", "window")
 PROPERTIES = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV",
@@ -168,6 +168,9 @@ def _check_choices(campaign: Campaign, fail) -> None:
             raise fail("methods", f"a list drawn from {', '.join(METHODS)}", method)
     if campaign.dft_backend not in BACKENDS:
         raise fail("dft_backend", f"one of {', '.join(BACKENDS)}", campaign.dft_backend)
+    if "pool" in campaign.methods and campaign.dft_backend != "replay":
+        raise fail("methods", "'pool' only with dft_backend = \"replay\" (the pool is the "
+                   "replay oracle's hidden structures)", list(campaign.methods))
     for name in ("dft_budget", "rounds", "candidates_per_round", "max_sites"):
         value = getattr(campaign, name)
         if not isinstance(value, int) or value < 1:

@@ -4,6 +4,7 @@ MATERIALABS_HOME   state folder (store, ledger, catalog, bus log); default ~/.ma
 MATERIALABS_STORE  content store URL; default local:<home>/store
 MATERIALABS_KAFKA  bootstrap servers; set means "distributed mode"
 MATERIALABS_IPFS   Kubo RPC API URL, e.g. http://127.0.0.1:5001
+MATERIALABS_PREDICTOR_THREADS  torch threads for the predictor's inference; default 1
 """
 
 from __future__ import annotations
@@ -43,3 +44,18 @@ def ledger_dir() -> Path:
 
 def kafka_bootstrap() -> str | None:
     return os.environ.get("MATERIALABS_KAFKA") or None
+
+
+def predictor_threads() -> int:
+    return _count("MATERIALABS_PREDICTOR_THREADS")
+
+
+def _count(name: str, default: int = 1) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{name}={raw!r}: expected a whole number >= 1")
+    return count

@@ -69,6 +69,20 @@ def campaign_parents(campaign: Any) -> list[tuple[str, Any]]:
     space are split once, by the campaign seed: 30% are known and seed the generators, the
     other 70% are hidden behind the replay oracle — what the campaign can rediscover.
     """
+    return _retrospective_split(campaign)[0]
+
+
+def campaign_pool(campaign: Any) -> list[tuple[str, Any]]:
+    """The hidden 70% of that split, in the seed's order: the 'pool' generator's supply.
+
+    Offering them as candidates is the classic retrospective active-learning set-up: the
+    policy ranks them by the model's predictions alone, and only the replay oracle knows
+    their labels.
+    """
+    return _retrospective_split(campaign)[1]
+
+
+def _retrospective_split(campaign: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     import numpy as np
 
     table = mp_table()
@@ -78,5 +92,5 @@ def campaign_parents(campaign: Any) -> list[tuple[str, Any]]:
               if crystal.num_sites <= campaign.max_sites and set(crystal.species) <= allowed]
     inside.sort(key=lambda item: item[0])
     order = np.random.default_rng(campaign.seed).permutation(len(inside))
-    known = [inside[i] for i in order[: max(1, int(len(inside) * KNOWN_FRACTION))]]
-    return known
+    cut = max(1, int(len(inside) * KNOWN_FRACTION))
+    return [inside[i] for i in order[:cut]], [inside[i] for i in order[cut:]]

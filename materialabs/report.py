@@ -132,10 +132,12 @@ def _markdown(inputs: ReportInputs, paired: pd.DataFrame) -> str:
         f"- DFT calls: {len(inputs.dft)} of a budget of {c.dft_budget} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(status_counts.items())) or 'none'})",
         f"- candidates: {inputs.generation_counts.get('emitted', 0)} emitted "
-        f"({inputs.generation_counts.get('generated', 0)} proposed, "
+        f"(generators: {inputs.generation_counts.get('generated', 0)} proposed, "
         f"{inputs.generation_counts.get('valid', 0)} valid and unique, "
         f"{inputs.generation_counts.get('outside_chemical_space', 0)} outside the chemical "
-        f"space); predictions made: {len(inputs.predictions)}",
+        f"space" + (f"; pool: {inputs.generation_counts['from_pool']} hidden Materials "
+                    f"Project entries" if "from_pool" in inputs.generation_counts else "")
+        + f"); predictions made: {len(inputs.predictions)}",
         "- DFT `no_label` means the replay oracle has no recorded calculation for that "
         "structure (a hypothetical compound); it uses budget like a failed job would",
         f"- wall time: {inputs.wall_time_s:.1f} s",

@@ -141,6 +141,12 @@ class ServiceSpec:
     # predictor scores all candidates in one ensemble pass). Failures here are only logged:
     # the per-event handler still runs and decides.
     before_batch: Callable[[Sequence[Event], Context], None] | None = None
+    # Send each output as soon as the handler yields it instead of after the handler
+    # returns, so consumers start on a long handler's first outputs (the generator
+    # streams a round's candidates while it is still substituting). Output ids do not
+    # depend on it. The price: outputs yielded before a handler failure are already out
+    # (a retry sends them again under the same ids, which consumers drop).
+    stream_outputs: bool = False
 
 
 @dataclass
@@ -172,6 +178,7 @@ class Outcome:
     kind: str  # "processed" | "duplicate" | "dead_lettered"
     outgoing: list[Outgoing] = field(default_factory=list)
     marker: str | None = None  # add to the processed-ids set once outgoing is durable
+    streamed: int = 0  # outputs already handed to ``send`` (ServiceSpec.stream_outputs)
 
 
 def dlq_marker(record: Record) -> str:
@@ -200,8 +207,13 @@ class RecordProcessor:
         self.registry = registry
         self.handler_attempts = handler_attempts
 
-    def process(self, record: Record, seen: Callable[[str], bool]) -> Outcome:
-        """``seen(marker)`` says whether an event id (or DLQ marker) was already handled."""
+    def process(self, record: Record, seen: Callable[[str], bool],
+                send: Callable[[Outgoing], None] | None = None) -> Outcome:
+        """``seen(marker)`` says whether an event id (or DLQ marker) was already handled.
+
+        With ``send`` and a spec that streams its outputs, each output goes to ``send``
+        as soon as the handler yields it, rather than into the outcome.
+        """
         marker = dlq_marker(record)
         if seen(marker):
             return Outcome("duplicate")
@@ -213,35 +225,45 @@ class RecordProcessor:
             return self.dead_letter(record, str(error))
         if seen(event.event_id):
             return Outcome("duplicate")
-        outputs, failure = self._call_handler(event)
+        stream = send if self.spec.stream_outputs else None
+        outputs, streamed, failure = self._call_handler(event, stream)
         if failure is not None:
             return self.dead_letter(record, failure)
         return Outcome("processed", [self._outgoing(o, body) for o, body in outputs],
-                       event.event_id)
+                       event.event_id, streamed)
 
-    def _call_handler(self, event: Event) -> tuple[list[tuple[Event, bytes]], str | None]:
+    def _call_handler(self, event: Event, send: Callable[[Outgoing], None] | None
+                      ) -> tuple[list[tuple[Event, bytes]], int, str | None]:
+        """(outputs not streamed, how many were streamed, failure reason or None)."""
         error: Exception | None = None
+        streamed = 0
         for _attempt in range(self.handler_attempts):
             try:
-                results = list(self.spec.handler(event, self.context) or ())
-                return self._prepare_outputs(event, results), None
+                if send is None:
+                    results = list(self.spec.handler(event, self.context) or ())
+                    return self._prepare_outputs(event, results), 0, None
+                # A retry yields from index 0 again: the same ids, dropped downstream.
+                for index, output in enumerate(self.spec.handler(event, self.context) or ()):
+                    send(self._outgoing(*self._prepare_output(event, index, output)))
+                    streamed = max(streamed, index + 1)
+                return [], streamed, None
             except (InvalidEvent, EncodeError) as invalid:
                 kind = "invalid" if isinstance(invalid, InvalidEvent) else "output_invalid"
-                return [], f"{kind}: {invalid}"
+                return [], streamed, f"{kind}: {invalid}"
             except Exception as exc:  # a handler bug must not block the partition
                 error = exc
                 log.warning("%s: handler failed on %s %s: %r", self.spec.name, event.type,
                             event.event_id, exc)
-        return [], f"handler_error: {type(error).__name__}: {error}"
+        return [], streamed, f"handler_error: {type(error).__name__}: {error}"
 
     def _prepare_outputs(self, cause: Event, results: list[Event]) -> list[tuple[Event, bytes]]:
-        prepared = []
-        for index, output in enumerate(results):
-            if not isinstance(output, Event):
-                raise EncodeError(f"handler returned {type(output).__name__}, expected Event")
-            output = output.with_event_id(derived_event_id(self.spec.name, cause.event_id, index))
-            prepared.append((output, encode(output, self.registry)))
-        return prepared
+        return [self._prepare_output(cause, index, output) for index, output in enumerate(results)]
+
+    def _prepare_output(self, cause: Event, index: int, output: Any) -> tuple[Event, bytes]:
+        if not isinstance(output, Event):
+            raise EncodeError(f"handler returned {type(output).__name__}, expected Event")
+        output = output.with_event_id(derived_event_id(self.spec.name, cause.event_id, index))
+        return output, encode(output, self.registry)
 
     def _outgoing(self, event: Event, body: bytes) -> Outgoing:
         topic = event.topic or self.registry.schema(event.type).topic
@@ -267,6 +289,12 @@ class RecordProcessor:
 class ServiceRunner:
     """Drives one service over any bus port adapter (embedded or kafka-python)."""
 
+    # Streamed outputs go to the producer in chunks: kafka-python wakes its sender thread
+    # (a socket write) for each new batch, and in a busy process every wake-up waits for
+    # the GIL, so one send per output slowed a streaming generator by seconds per round.
+    STREAM_CHUNK = 50
+    STREAM_LINGER_S = 0.1
+
     def __init__(self, spec: ServiceSpec, bus: Bus, *, registry: SchemaRegistry | None = None,
                  group: str | None = None, handler_attempts: int = 3,
                  ports: Mapping[str, Any] | None = None) -> None:
@@ -285,6 +313,8 @@ class ServiceRunner:
         self.processor = RecordProcessor(spec, self.context, self.registry, handler_attempts)
         self.producer = bus.producer()
         self.consumer = bus.consumer(self.group, list(spec.consumes))
+        self._streamed: list[Outgoing] = []
+        self._stream_since = 0.0
 
     # -- the loop -------------------------------------------------------------------
     def step(self, timeout_s: float = 0.2, max_records: int = 500) -> int:
@@ -298,9 +328,11 @@ class ServiceRunner:
         if self.spec.before_batch is not None:
             self._before_batch(records)
         for record in records:
-            outcome = self.processor.process(record, self.processed_ids.__contains__)
+            outcome = self.processor.process(record, self.processed_ids.__contains__,
+                                             self._stream)
+            self._drain_stream()
             for item in outcome.outgoing:
-                self.producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+                self._send(item)
             if outcome.marker:
                 # In memory at once (a duplicate later in the batch is skipped); durable
                 # only at the flush below, after the outputs are.
@@ -316,6 +348,22 @@ class ServiceRunner:
         self.consumer.commit(next_offsets(records))
         self.stats.batches += 1
         return len(records)
+
+    def _send(self, item: Outgoing) -> None:
+        self.producer.send(item.topic, item.value, key=item.key, headers=item.headers)
+
+    def _stream(self, item: Outgoing) -> None:
+        if not self._streamed:
+            self._stream_since = time.monotonic()
+        self._streamed.append(item)
+        if (len(self._streamed) >= self.STREAM_CHUNK
+                or time.monotonic() - self._stream_since >= self.STREAM_LINGER_S):
+            self._drain_stream()
+
+    def _drain_stream(self) -> None:
+        for item in self._streamed:
+            self._send(item)
+        self._streamed.clear()
 
     def _before_batch(self, records: Sequence[Record]) -> None:
         events = []
@@ -333,7 +381,7 @@ class ServiceRunner:
     def _count(self, outcome: Outcome) -> None:
         if outcome.kind == "processed":
             self.stats.processed += 1
-            self.stats.emitted += len(outcome.outgoing)
+            self.stats.emitted += len(outcome.outgoing) + outcome.streamed
         elif outcome.kind == "duplicate":
             self.stats.duplicates += 1
         else:

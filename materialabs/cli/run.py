@@ -11,7 +11,8 @@ from materialabs.cli import UserError
 DEFAULT_CAMPAIGN = Path(__file__).resolve().parents[2] / "campaigns" / "perovskite-oxides.toml"
 
 RUN_HELP = """\
-Run a discovery campaign end to end: generate candidates (SAPS/AIRSS), predict them with
+Run a discovery campaign end to end: generate candidates (SAPS/AIRSS, and in a
+retrospective replay run the "pool" of structures hidden from it), predict them with
 the GNN ensemble (mean ± σ), pick a DFT batch per round with the campaign's policy, run
 DFT (replay oracle or GPAW), retrain, promote stable candidates, and write a report
 folder (summary.md/.html, parity.png, discovery.png, promoted.csv) ending with a
@@ -19,6 +20,8 @@ folder (summary.md/.html, parity.png, discovery.png, promoted.csv) ending with a
 
 The campaign file (TOML) names the chemical space, targets, generators, policy, DFT
 backend, budget, rounds and seed; see campaigns/perovskite-oxides.toml.
+methods: "saps", "airss", "pool" (replay only: each round offers an
+equal share of the in-space Materials Project entries hidden from the campaign).
 
 examples:
   materialabs run campaigns/perovskite-oxides.toml

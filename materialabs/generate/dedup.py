@@ -11,9 +11,9 @@ prototype at another volume, count as one. Matching is slow (milliseconds), so:
    equal crystals always share a bucket; only crystals in the same bucket are matched.
 2. ``nn_profile`` (see below) proves many pairs in a bucket different without the
    matcher.
-3. ``exact_key``: spglib's standardised primitive cell scaled to 1 Å³/atom and rounded.
-   Equal keys mean equal crystals, so the matcher is skipped; unequal keys prove
-   nothing (origin choice, rounding) and fall through to the matcher.
+3. ``exact_key``: spglib's standardised (conventional) cell scaled to 1 Å³/atom and
+   rounded. Equal keys mean equal crystals, so the matcher is skipped; unequal keys
+   prove nothing (origin choice, rounding) and fall through to the matcher.
 
 Known structures (datasets) are indexed by composition only, and fingerprinted lazily
 when a candidate of that composition first shows up, so indexing 40k known crystals
@@ -51,13 +51,52 @@ class Fingerprint:
     orbits: tuple[tuple[str, int], ...]  # (element, orbit size in the primitive cell), sorted
 
 
+class StandardCell:
+    """spglib's standardised primitive cell of a labelled site pattern, made on first use.
+
+    Only the crystals that reach the matcher need it (it saves the matcher its own slow
+    reduction), and most never do, so this second spglib call per pattern is deferred
+    and then made once. Labels as in :func:`symmetry_info`.
+    """
+
+    def __init__(self, lattice: np.ndarray, frac: np.ndarray, labels: np.ndarray,
+                 symprec: float, known: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> None:
+        self._input = (lattice, frac, labels, symprec)
+        self._cell = known
+        self._done = known is not None
+
+    @property
+    def computed(self) -> bool:
+        return self._done
+
+    def get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(lattice, positions, labels), or None where spglib gives up."""
+        if not self._done:
+            lattice, frac, labels, symprec = self._input
+            std = spglib.standardize_cell(spglib_cell(lattice, frac, labels + 1),
+                                          to_primitive=True, no_idealize=False,
+                                          symprec=symprec)
+            if std is not None:
+                self._cell = (np.asarray(std[0]), np.asarray(std[1]),
+                              np.asarray(std[2], dtype=np.int64) - 1)
+            self._done = True
+        return self._cell
+
+
 @dataclass(frozen=True)
 class PrimitiveCell:
-    """spglib's standardised primitive cell: saves the matcher its own slow reduction."""
+    """spglib's standardised primitive cell of one crystal: a pattern's cell plus species."""
 
-    lattice: np.ndarray
-    positions: np.ndarray
-    species: tuple[str, ...]
+    standard: StandardCell
+    label_species: tuple[str, ...]  # species of label 0, 1, ...
+
+    def cell(self) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        found = self.standard.get()
+        if found is None:
+            return None
+        lattice, positions, labels = found
+        return lattice, positions, [self.label_species[int(label)] for label in labels]
 
 
 @dataclass(frozen=True)
@@ -129,9 +168,10 @@ class SymmetryInfo:
     spacegroup: int
     orbit_representatives: tuple[int, ...]  # per input site (crystallographic orbits)
     primitive_sites: int
-    std_lattice: np.ndarray  # spglib's standardised primitive cell
-    std_positions: np.ndarray
-    std_labels: np.ndarray  # label of each standardised site
+    conventional_lattice: np.ndarray  # spglib's standardised conventional cell
+    conventional_positions: np.ndarray
+    conventional_labels: np.ndarray  # label of each standardised site
+    standard: StandardCell  # the standardised primitive cell, on demand
 
 
 def spglib_cell(lattice: Any, frac: Any, numbers: Any) -> Any:
@@ -143,29 +183,33 @@ def spglib_cell(lattice: Any, frac: Any, numbers: Any) -> Any:
 def symmetry_info(lattice: np.ndarray, frac: np.ndarray, labels: Any,
                   symprec: float = SYMPREC) -> SymmetryInfo:
     labels = np.asarray(labels, dtype=np.int64)
-    cell = spglib_cell(lattice, frac, labels + 1)  # spglib wants positive types
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    std = spglib.standardize_cell(cell, to_primitive=True, no_idealize=False, symprec=symprec)
-    if dataset is None or std is None:  # spglib gives up on a few pathological cells: P1
+    dataset = spglib.get_symmetry_dataset(spglib_cell(lattice, frac, labels + 1),  # types > 0
+                                          symprec=symprec)
+    if dataset is None:  # spglib gives up on a few pathological cells: P1
         n = len(labels)
-        return SymmetryInfo(1, tuple(range(n)), n, np.asarray(lattice), np.asarray(frac),
-                            labels)
+        lattice, frac = np.asarray(lattice), np.asarray(frac)
+        return SymmetryInfo(1, tuple(range(n)), n, lattice, frac, labels,
+                            StandardCell(lattice, frac, labels, symprec,
+                                         known=(lattice, frac, labels)))
     # crystallographic_orbits, not equivalent_atoms: the latter only uses the operations
     # that keep the input cell (a 2x1x1 supercell of a cubic crystal loses some).
     return SymmetryInfo(
         spacegroup=int(dataset.number),
         orbit_representatives=tuple(dataset.crystallographic_orbits.tolist()),
         primitive_sites=len(set(dataset.mapping_to_primitive.tolist())),
-        std_lattice=np.asarray(std[0]),
-        std_positions=np.asarray(std[1]),
-        std_labels=np.asarray(std[2], dtype=np.int64) - 1,
+        conventional_lattice=np.asarray(dataset.std_lattice),
+        conventional_positions=np.asarray(dataset.std_positions),
+        conventional_labels=np.asarray(dataset.std_types, dtype=np.int64) - 1,
+        standard=StandardCell(np.asarray(lattice), np.asarray(frac), labels, symprec),
     )
 
 
 def build_signature(species: list[str] | tuple[str, ...], labels: Any, info: SymmetryInfo,
                     profile: Profile) -> Signature:
     """Signature of ``species`` given the symmetry of its site pattern ``labels``."""
-    label_species = {int(label): s for label, s in zip(labels, species, strict=True)}
+    label_species: dict[int, str] = {}
+    for label, symbol in zip(np.asarray(labels).tolist(), species, strict=True):
+        label_species.setdefault(label, symbol)
     per_primitive = len(species) // info.primitive_sites
     orbit_sizes: dict[int, int] = defaultdict(int)
     for representative in info.orbit_representatives:
@@ -175,11 +219,12 @@ def build_signature(species: list[str] | tuple[str, ...], labels: Any, info: Sym
     ))
     fingerprint = Fingerprint(chem.formula_key(species), info.spacegroup,
                               info.primitive_sites, orbits)
-    std_species = [label_species[int(label)] for label in info.std_labels]
-    numbers = [atomic_numbers[s] for s in std_species]
-    return Signature(fingerprint, exact_key(info.std_lattice, info.std_positions, numbers),
-                     profile, PrimitiveCell(info.std_lattice, info.std_positions,
-                                            tuple(std_species)))
+    numbers = [atomic_numbers[label_species[label]]
+               for label in info.conventional_labels.tolist()]
+    by_label = tuple(label_species.get(label, "") for label in range(max(label_species) + 1))
+    return Signature(fingerprint, exact_key(info.conventional_lattice,
+                                            info.conventional_positions, numbers),
+                     profile, PrimitiveCell(info.standard, by_label))
 
 
 def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -189,7 +234,7 @@ def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
 
 
 def signature(crystal: Crystal, symprec: float = SYMPREC) -> Signature:
-    """Fingerprint, exact key, profile and primitive cell of ``crystal`` (two spglib calls)."""
+    """Fingerprint, exact key, profile and (on demand) primitive cell of ``crystal``."""
     labels = species_labels(crystal.species)
     info = symmetry_info(crystal.lattice_array, crystal.frac_array, labels, symprec)
     profile = nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
@@ -197,18 +242,21 @@ def signature(crystal: Crystal, symprec: float = SYMPREC) -> Signature:
 
 
 def exact_key(lattice: np.ndarray, frac: np.ndarray, numbers: Any) -> str:
-    volume = abs(np.linalg.det(lattice))
-    scale = (volume / len(numbers)) ** (1.0 / 3.0)
-    lengths = np.linalg.norm(lattice, axis=1) / scale
-    cosines = [
-        lattice[1] @ lattice[2] / (np.linalg.norm(lattice[1]) * np.linalg.norm(lattice[2])),
-        lattice[0] @ lattice[2] / (np.linalg.norm(lattice[0]) * np.linalg.norm(lattice[2])),
-        lattice[0] @ lattice[1] / (np.linalg.norm(lattice[0]) * np.linalg.norm(lattice[1])),
-    ]
+    """Hash of the cell at 1 Å³/atom, rounded: lengths, angle cosines, sorted sites."""
+    lattice = np.asarray(lattice, dtype=float)
+    numbers = np.asarray(numbers, dtype=np.int64)
+    scale = (abs(np.linalg.det(lattice)) / len(numbers)) ** (1.0 / 3.0)
+    norms = np.linalg.norm(lattice, axis=1)
+    gram = lattice @ lattice.T
+    cosines = np.array([gram[1, 2] / (norms[1] * norms[2]), gram[0, 2] / (norms[0] * norms[2]),
+                        gram[0, 1] / (norms[0] * norms[1])])
     wrapped = np.round(np.mod(frac, 1.0), 2) % 1.0
-    sites = sorted(zip((int(n) for n in numbers), map(tuple, wrapped.tolist()), strict=True))
-    payload = repr((np.round(lengths, 2).tolist(), np.round(cosines, 2).tolist(), sites))
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+    order = np.lexsort((wrapped[:, 2], wrapped[:, 1], wrapped[:, 0], numbers))
+    digest = hashlib.blake2b(numbers[order].tobytes(), digest_size=16)
+    # + 0.0 turns -0.0 into 0.0, which would otherwise hash differently.
+    for part in (np.round(norms / scale, 2), np.round(cosines, 2), wrapped[order]):
+        digest.update((np.ascontiguousarray(part, dtype=float) + 0.0).tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -227,9 +275,10 @@ class _Entry:
             from pymatgen.analysis.structure_matcher import StructureMatcher
             from pymatgen.core import Lattice, Structure
 
-            if self.primitive is not None:
-                cell = Structure(Lattice(self.primitive.lattice), list(self.primitive.species),
-                                 self.primitive.positions)
+            found = self.primitive.cell() if self.primitive is not None else None
+            if found is not None:
+                lattice, positions, species = found
+                cell = Structure(Lattice(lattice), species, positions)
                 self._reduced = cell.get_reduced_structure("niggli")
             else:
                 self._reduced = StructureMatcher._get_reduced_structure(

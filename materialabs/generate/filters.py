@@ -44,6 +44,9 @@ class BatchReport:
     duplicate: int = 0
     valid: int = 0
     generator_failed: int = 0  # attempts where the generator itself gave up (AIRSS)
+    # SAPS outcomes skipped unbuilt for an element outside SapsConfig.elements (not in
+    # ``generated``)
+    outside_elements: int = 0
 
     def count(self, reason: str) -> None:
         setattr(self, reason, getattr(self, reason) + 1)

@@ -60,6 +60,10 @@ class SapsConfig:
     scale_volume: bool = True
     symprec: float = dedup.SYMPREC
     use_symmetry: bool = True  # False: naive baseline (every subset, no symmetry merging)
+    # Allowed elements (a campaign's chemical space), or None for any. An outcome with
+    # another element is skipped before it is built, but still counts towards
+    # ``max_per_parent``, so the outcomes kept are the same as filtering afterwards.
+    elements: frozenset[str] | None = None
 
 
 # -- the substitution model -------------------------------------------------------
@@ -361,6 +365,10 @@ def substitute_parent(
         if canonical in seen:
             continue  # a symmetry of the site set maps it onto an outcome we already have
         seen.add(canonical)
+        if config.elements is not None and not all(m.element in config.elements
+                                                    for m in combo):
+            report.outside_elements += 1
+            continue
         report.generated += 1
         scale = _volume_scale(parent, combo) if config.scale_volume else 1.0
         candidate_crystal = Crystal.from_arrays(parent.crystal.lattice_array * scale, species,
@@ -458,19 +466,41 @@ def generate(
     Parents are substituted in parallel when ``workers > 1``; deduplication runs here in
     parent order, so the result does not depend on ``workers``.
     """
+    report = BatchReport()
+    out = list(iter_generate(parents, n, seed, config, filter_config, deduplicator, workers,
+                             progress, report))
+    return out, report
+
+
+def iter_generate(
+    parents: Iterable[tuple[str, Crystal]],
+    n: int | None = None,
+    seed: int = 0,
+    config: SapsConfig | None = None,
+    filter_config: FilterConfig | None = None,
+    deduplicator: dedup.Deduplicator | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    report: BatchReport | None = None,
+) -> Iterator[Candidate]:
+    """:func:`generate`, yielding each candidate as soon as it is known to be unique.
+
+    A consumer (the generator service) can pass candidates on while later parents are
+    still being substituted. Counts accumulate in ``report`` as the iteration goes.
+    """
     config = config or SapsConfig()
     filter_config = filter_config or FilterConfig()
+    report = report if report is not None else BatchReport()
     if deduplicator is None:
         deduplicator = dedup.Deduplicator(use_fingerprint=config.use_symmetry)
     substitution_model()  # load before forking so workers share it
-    report = BatchReport()
-    out: list[Candidate] = []
     jobs = ((pid, c, config, filter_config, seed, deduplicator.use_fingerprint)
             for pid, c in parents)
     _KNOWN.clear()
     _KNOWN_DONE.clear()
     if config.use_symmetry:
         _KNOWN.update(deduplicator.pending_known())
+    found = 0
     try:
         with ordered_map(workers, chunksize=4) as mapper:
             results = mapper(_work, jobs)
@@ -487,11 +517,11 @@ def generate(
                         report.duplicate += 1
                         continue
                     report.valid += 1
-                    out.append(candidate)
-                    if n is not None and len(out) >= n:
+                    found += 1
+                    yield candidate
+                    if n is not None and found >= n:
                         report.generated -= len(proposals) - index - 1  # never looked at
-                        return out, report
+                        return
     finally:  # do not keep the known crystals alive through the globals
         _KNOWN.clear()
         _KNOWN_DONE.clear()
-    return out, report

@@ -35,6 +35,8 @@ from materialabs.acquisition.policies import (
 from materialabs.campaign import Campaign
 from materialabs.crystals import Crystal
 from materialabs.events import Event
+from materialabs.generate.chem import formula_key
+from materialabs.generate.chem import reduced_formula as _formula_of_key
 from materialabs.runtime import Context
 
 STABLE_E_ABOVE_HULL_EV = 0.025   # eV/atom: within DFT's usual error of the hull
@@ -62,6 +64,11 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
             return
         yield from handler(book, event, ctx)
     ctx.state[_key(campaign_id)] = book
+
+
+def reduced_formula(species: list[str]) -> str:
+    """pymatgen's reduced formula of a site list (cached per composition)."""
+    return _formula_of_key(formula_key(species))
 
 
 def _key(campaign_id: str) -> str:
@@ -98,11 +105,17 @@ def _on_predicted(book, event, ctx) -> Iterator[Event]:
     candidate_id = event["candidate_id"]
     if candidate_id not in state["predicted"]:
         state["predicted"].append(candidate_id)
-    crystal = Crystal.from_record(event["crystal"])
     values = {p["target"]: (p["mean"], p["sigma"]) for p in event["predictions"]}
-    entry = book["pool"].setdefault(candidate_id, {
-        "crystal": event["crystal"], "formula": crystal.to_structure().composition.reduced_formula,
-        "round": number, "evaluated": False, "dft": None})
+    entry = book["pool"].get(candidate_id)
+    if entry is None:
+        formula = reduced_formula(event["crystal"]["species"])
+        # The hull at this composition, now rather than when the round's pool is complete:
+        # building a chemical system's phase diagram costs milliseconds, and here it
+        # overlaps with the rest of the round being generated and scored.
+        entry = book["pool"][candidate_id] = {
+            "crystal": event["crystal"], "formula": formula, "round": number,
+            "evaluated": False, "dft": None,
+            "hull_eV": ctx.ports["hull"].hull_energy_per_atom(formula)}
     entry["prediction"] = values
     entry["model_cid"] = event["model_cid"]
     yield from _maybe_select(book, event, ctx, number)
@@ -174,7 +187,7 @@ def _choose(campaign: Campaign, book, open_ids: list[str], k: int, number: int,
     entries = [book["pool"][cid] for cid in open_ids]
     energy_mean = np.array([e["prediction"][ENERGY][0] for e in entries])
     energy_sigma = np.array([e["prediction"][ENERGY][1] for e in entries])
-    above_hull = energy_mean - np.array([hull.hull_energy_per_atom(e["formula"]) for e in entries])
+    above_hull = energy_mean - np.array([_hull_energy(e, hull) for e in entries])
     rng = np.random.default_rng([campaign.seed, number])
     context = AcquisitionContext(rng=rng, best_observed=_best_observed(book, hull))
     if campaign.policy == "pareto":
@@ -184,7 +197,7 @@ def _choose(campaign: Campaign, book, open_ids: list[str], k: int, number: int,
                    if k_ in ("kappa", "xi")}
         policy = make_policy(campaign.policy, **options)
         predictions = Predictions(mean=above_hull, std=energy_sigma)
-    keys = [f"{e['formula']}:{Crystal.from_record(e['crystal']).num_sites}" for e in entries]
+    keys = [f"{e['formula']}:{len(e['crystal']['species'])}" for e in entries]
     chosen = select_batch(policy, predictions, context, k,
                           diversity=DiversityRule(duplicate_keys=keys))
     scores = np.asarray(policy.scores(predictions, context), float)
@@ -205,7 +218,7 @@ def _pareto(campaign: Campaign, entries, above_hull, energy_sigma):
 
 
 def _best_observed(book, hull) -> float | None:
-    values = [e["dft"]["formation_energy_per_atom_eV"] - hull.hull_energy_per_atom(e["formula"])
+    values = [e["dft"]["formation_energy_per_atom_eV"] - _hull_energy(e, hull)
               for e in book["pool"].values()
               if e["dft"] and e["dft"]["status"] == "ok"
               and e["dft"]["formation_energy_per_atom_eV"] is not None]
@@ -229,8 +242,7 @@ def _dft_promotion(book, entry, candidate_id, event, ctx) -> Event | None:
     if event["status"] != "ok" or event["formation_energy_per_atom_eV"] is None:
         return None
     campaign = Campaign.from_event_fields(book["spec"])
-    e_hull = event["formation_energy_per_atom_eV"] - ctx.ports["hull"].hull_energy_per_atom(
-        entry["formula"])
+    e_hull = event["formation_energy_per_atom_eV"] - _hull_energy(entry, ctx.ports["hull"])
     if e_hull > STABLE_E_ABOVE_HULL_EV or not _gap_ok(campaign, event["band_gap_eV"]):
         return None
     book["promoted"].append(candidate_id)
@@ -249,7 +261,7 @@ def _confident_promotions(book, open_ids, event, ctx) -> Iterator[Event]:
         if candidate_id in book["promoted"]:
             continue
         mean, sigma = entry["prediction"][ENERGY]
-        e_hull = mean - hull.hull_energy_per_atom(entry["formula"])
+        e_hull = mean - _hull_energy(entry, hull)
         gap = entry["prediction"].get(GAP)
         if e_hull + CONFIDENT_SIGMAS * sigma > 0 or not _gap_ok(campaign, gap and gap[0]):
             continue
@@ -259,6 +271,12 @@ def _confident_promotions(book, open_ids, event, ctx) -> Iterator[Event]:
         if gap:
             values.append(_value(GAP, gap[0], "eV", gap[1], "model"))
         yield _promotion(entry, candidate_id, "predicted_confidently", values, event, ctx)
+
+
+def _hull_energy(entry: dict, hull) -> float:
+    """The known hull's formation energy (eV/atom) at the entry's composition."""
+    known = entry.get("hull_eV")  # absent from pools written before it was recorded
+    return float(known) if known is not None else hull.hull_energy_per_atom(entry["formula"])
 
 
 def _value(name: str, value: float, unit: str, sigma: float | None, source: str) -> dict:

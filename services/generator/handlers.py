@@ -11,20 +11,35 @@ Deterministic for a seed: parents are ordered by material id then shuffled with 
 and the per-round seed is ``[seed, round]``. Duplicates are removed against everything
 this campaign proposed before (state survives a restart) and against the parents.
 
-Ports: ``parents`` (callable: Campaign -> list of (id, Crystal)).
+Fast path: SAPS skips outcomes outside the campaign's elements before building them and
+stops once the round has ``candidates_per_round`` candidates; each candidate is yielded
+(and, with the service's ``stream_outputs``, sent) as soon as it is known to be unique, so
+the predictor scores the round while it is still being generated. The campaign's book
+changes only after the round's last event, so a retry emits the same round.
+
+A campaign whose methods include ``pool`` (retrospective runs with the replay oracle)
+also offers, each round, an equal share of the structures hidden from it
+(``materialabs.ports.campaign_pool``), in the seed's order.
+
+Ports: ``parents`` (callable: Campaign -> list of (id, Crystal)), ``pool`` (the same
+shape, for ``pool`` campaigns).
+
+SAPS runs in this process: forking SAPS worker processes from a service that already runs
+kafka-python's threads hung in a test (a worker blocked on a lock it inherited).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from materialabs.campaign import Campaign
 from materialabs.crystals import Crystal
 from materialabs.events import Event
 from materialabs.generate import saps
+from materialabs.generate.candidate import Candidate
 from materialabs.generate.dedup import Deduplicator
 from materialabs.generate.filters import BatchReport
 from materialabs.runtime import Context
@@ -54,10 +69,17 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
     if number in book.get("done_rounds", []):
         return
     campaign = Campaign.from_event_fields(book["spec"])
-    yield from _generate_round(campaign, campaign_id, book, number, new_parents, model_cid,
-                               event, ctx)
-    book.setdefault("done_rounds", []).append(number)
-    ctx.state[key] = book
+    # Candidates stream out while the round is being generated; the book changes only
+    # once the round is complete, so a retry after a failure starts from the same state
+    # (and, with the deduplicator rebuilt from it, emits the same events under the same ids).
+    try:
+        cursor, records = yield from _generate_round(campaign, campaign_id, book, number,
+                                                     new_parents, model_cid, event, ctx)
+    except BaseException:
+        _deduplicators.pop(campaign_id, None)
+        raise
+    ctx.state[key] = {**book, "cursor": cursor, "emitted": book["emitted"] + records,
+                      "done_rounds": [*book.get("done_rounds", []), number]}
 
 
 def _spec(event: Event) -> dict[str, Any]:
@@ -67,49 +89,64 @@ def _spec(event: Event) -> dict[str, Any]:
 
 def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: int,
                     new_parents: list[tuple[str, Crystal]], model_cid: str | None,
-                    cause: Event, ctx: Context) -> Iterator[Event]:
+                    cause: Event, ctx: Context
+                    ) -> Generator[Event, None, tuple[int, list[dict[str, Any]]]]:
+    """Yield the round's candidates as they are found, then GenerationFinished.
+
+    Returns the new parent cursor and the crystal records emitted (for the book).
+    """
     started = time.monotonic()
     all_parents = ctx.ports["parents"](campaign)
     cursor = book["cursor"]
     per_round = max(MIN_PARENTS_PER_ROUND, campaign.candidates_per_round // CANDIDATES_PER_PARENT)
     parents = new_parents + all_parents[cursor:cursor + per_round]
-    book["cursor"] = cursor + per_round
     deduplicator = _deduplicator(campaign_id, book, all_parents)
     report = BatchReport()
     dropped = {"outside_chemical_space": 0, "too_many_sites": 0}
-    allowed = set(campaign.elements)
-    emitted = []
+    records: list[dict[str, Any]] = []
+    pool_room = _pool_room(campaign)
     if "saps" in campaign.methods and parents:
         # The campaign's deduplicator goes into SAPS, so a candidate is checked once
-        # against the parents, this round and every earlier round.
-        candidates, saps_report = saps.generate(
-            parents, n=None, seed=_round_seed(campaign, number), deduplicator=deduplicator,
-            config=saps.SapsConfig(max_per_parent=60, max_parent_sites=campaign.max_sites))
-        report.merge(saps_report)
-        for candidate in candidates:
-            if not set(candidate.crystal.species) <= allowed:
-                dropped["outside_chemical_space"] += 1
-                continue
-            if candidate.crystal.num_sites > campaign.max_sites:
-                dropped["too_many_sites"] += 1
-                continue
-            emitted.append(candidate)
-            if len(emitted) >= campaign.candidates_per_round:
-                break
+        # against the parents, this round and every earlier round. Outcomes outside the
+        # chemical space are skipped unbuilt, and SAPS stops once the round is full.
+        # No site-count check is needed: parents above max_sites are skipped, and an
+        # outcome has its (primitive) parent's sites.
+        config = saps.SapsConfig(max_per_parent=60, max_parent_sites=campaign.max_sites,
+                                 elements=frozenset(campaign.elements))
+        for candidate in saps.iter_generate(parents, n=campaign.candidates_per_round - pool_room,
+                                            seed=_round_seed(campaign, number),
+                                            deduplicator=deduplicator, config=config,
+                                            report=report):
+            records.append(candidate.crystal.as_record())
+            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
     if "airss" in campaign.methods and parents:
-        emitted += _airss(campaign, number, parents, deduplicator, report, dropped,
-                          campaign.candidates_per_round - len(emitted))
-    for candidate in emitted:
-        book["emitted"].append(candidate.crystal.as_record())
-        yield ctx.event("CandidateGenerated", {
-            "candidate_id": candidate.candidate_id, "crystal": candidate.crystal.as_record(),
-            "method": candidate.method, "parent_ids": list(candidate.parent_ids),
-            "params_json": json.dumps(candidate.params, sort_keys=True, default=str),
-            "seed": candidate.seed, "round": number, "model_cid": model_cid}, cause=cause)
-    counts = {**report.as_dict(), **dropped, "emitted": len(emitted)}
+        for candidate in _airss(campaign, number, parents, deduplicator, report, dropped,
+                                campaign.candidates_per_round - pool_room - len(records)):
+            records.append(candidate.crystal.as_record())
+            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
+    if pool_room:
+        dropped["from_pool"] = 0
+        for candidate in _pool(campaign, number, ctx.ports["pool"](campaign), deduplicator,
+                               pool_room, dropped):
+            dropped["from_pool"] += 1
+            records.append(candidate.crystal.as_record())
+            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
+    counts = report.as_dict()
+    dropped["outside_chemical_space"] += counts.pop("outside_elements")
+    counts = {**counts, **dropped, "emitted": len(records)}
     yield ctx.event("GenerationFinished", {
-        "round": number, "count": len(emitted), "counts": counts,
+        "round": number, "count": len(records), "counts": counts,
         "wall_time_s": time.monotonic() - started}, cause=cause)
+    return cursor + per_round, records
+
+
+def _generated(candidate: Candidate, record: dict[str, Any], number: int,
+               model_cid: str | None, cause: Event, ctx: Context) -> Event:
+    return ctx.event("CandidateGenerated", {
+        "candidate_id": candidate.candidate_id, "crystal": record,
+        "method": candidate.method, "parent_ids": list(candidate.parent_ids),
+        "params_json": json.dumps(candidate.params, sort_keys=True, default=str),
+        "seed": candidate.seed, "round": number, "model_cid": model_cid}, cause=cause)
 
 
 AIRSS_COMPOSITIONS_PER_ROUND = 2
@@ -139,6 +176,26 @@ def _airss(campaign: Campaign, number: int, parents: list[tuple[str, Crystal]],
         report.merge(airss_report)
         found += [c for c in candidates if c.crystal.num_sites <= campaign.max_sites]
     return found
+
+
+def _pool_room(campaign: Campaign) -> int:
+    """Candidates per round taken from the hidden pool: an equal share with the generators."""
+    if "pool" not in campaign.methods:
+        return 0
+    return campaign.candidates_per_round // len(campaign.methods)
+
+
+def _pool(campaign: Campaign, number: int, pool: list[tuple[str, Crystal]],
+          deduplicator: Deduplicator, room: int, dropped: dict[str, int]
+          ) -> Iterator[Candidate]:
+    """Round ``number``'s slice of the hidden structures, less any already proposed."""
+    for entry_id, crystal in pool[number * room:(number + 1) * room]:
+        if deduplicator.add(crystal.content_key(), crystal) is not None:
+            dropped["pool_duplicates"] = dropped.get("pool_duplicates", 0) + 1
+            continue
+        yield Candidate(crystal, "pool", (entry_id,),
+                        {"source": "hidden entry of the retrospective split"},
+                        seed=int(campaign.seed))
 
 
 def _round_seed(campaign: Campaign, number: int) -> int:

@@ -8,7 +8,8 @@ from services.predictor.handlers import handle, score_batch
 
 
 def build_ports() -> dict:
-    return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir()))}
+    return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
+            "inference_threads": config.predictor_threads()}
 
 
 SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle,

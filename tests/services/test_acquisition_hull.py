@@ -1,0 +1,79 @@
+"""The acquisition service looks up each candidate's hull once, as its prediction arrives."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import Counter
+
+import numpy as np
+
+from materialabs.campaign import Campaign, Target
+from materialabs.crystals import Crystal
+from materialabs.events import new_event
+from materialabs.runtime import Context
+from services.acquisition.handlers import handle, reduced_formula
+
+CAMPAIGN = Campaign(name="t", elements=("Na", "K", "Cl", "Br"),
+                    targets=(Target("formation_energy_per_atom", "minimize"),),
+                    dft_budget=4, rounds=2, seed=1)
+
+
+class CountingHull:
+    """Hull energies that differ per formula, counting look-ups."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def hull_energy_per_atom(self, formula: str) -> float:
+        self.calls[formula] += 1
+        return -1.0 - 0.3 * (len(formula) % 3)
+
+
+CRYSTALS = [Crystal.from_arrays(np.eye(3) * (4 + i / 10), [a, b, b], [[0, 0, 0], [.5, .5, .5],
+                                                                      [0, .5, .5]])
+            for i, (a, b) in enumerate(itertools.product(["Na", "K"], ["Cl", "Br"]))]
+
+
+def _events():
+    start = new_event("CampaignStarted", CAMPAIGN.to_event_fields(), producer="t",
+                      campaign_id="c")
+    predicted = [new_event("CandidatePredicted", {
+        "candidate_id": c.content_key(), "crystal": c.as_record(), "round": 0,
+        "model_cid": "m", "predictions": [
+            {"target": "formation_energy_per_atom", "mean": -1.0 - i / 10, "sigma": 0.05,
+             "unit": "eV/atom"}]}, producer="t", campaign_id="c")
+        for i, c in enumerate(CRYSTALS)]
+    finished = new_event("GenerationFinished", {"round": 0, "count": len(CRYSTALS),
+                                                "counts": {}, "wall_time_s": 0.0},
+                         producer="t", campaign_id="c")
+    return start, predicted, finished
+
+
+def _decide(ctx, events):
+    return [(e.type, e["candidate_id"], e.payload.get("acquisition_score"))
+            for event in events for e in handle(event, ctx)]
+
+
+def test_formula_matches_pymatgen():
+    for crystal in CRYSTALS:
+        assert reduced_formula(list(crystal.species)) == \
+            crystal.to_structure().composition.reduced_formula
+
+
+def test_each_hull_is_looked_up_once_and_an_old_pool_still_decides_the_same():
+    start, predicted, finished = _events()
+    hull = CountingHull()
+    ctx = Context(service="acquisition", state={}, ports={"hull": hull})
+    decisions = _decide(ctx, [start, *predicted, finished])
+    assert any(kind == "DftRequested" for kind, _, _ in decisions)
+    assert all(count == 1 for count in hull.calls.values())
+    assert len(hull.calls) == len({reduced_formula(list(c.species)) for c in CRYSTALS})
+    # A pool recorded before hull energies were kept (no "hull_eV") decides the same.
+    old = Context(service="acquisition", state={}, ports={"hull": CountingHull()})
+    _decide(old, [start, *predicted])
+    book = copy.deepcopy(old.state["campaign:c"])
+    for entry in book["pool"].values():
+        del entry["hull_eV"]
+    old.state["campaign:c"] = book
+    assert _decide(old, [finished]) == decisions
