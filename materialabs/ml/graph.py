@@ -253,8 +253,7 @@ def _search_cell_list(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray
     dist = np.concatenate([p[3] for p in parts])
     keep = ((neighbour != centre) | image.any(axis=1)) & (dist <= cutoff)
     centre, neighbour, image, dist = centre[keep], neighbour[keep], image[keep], dist[keep]
-    # Sort by centre, then distance, in one stable float sort (centre index dominates).
-    order = np.argsort(centre * (2.0 * cutoff + 1.0) + dist, kind="stable")
+    order = _canonical_order(centre, neighbour, image, dist)
     if max_neighbors is not None:
         sorted_centre = centre[order]
         rank = np.arange(len(order)) - np.searchsorted(sorted_centre, sorted_centre, "left")
@@ -262,6 +261,25 @@ def _search_cell_list(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray
     return NeighborList(centers=centre[order].astype(np.int64),
                         neighbors=neighbour[order].astype(np.int64),
                         images=np.rint(image[order]).astype(np.int64), distances=dist[order])
+
+
+# Distances equal to this many decimals (Å) count as a tie: symmetric shells differ only
+# by rounding, and rounding depends on how the coordinates were computed.
+TIE_DECIMALS = 6
+
+
+def _canonical_order(centre: np.ndarray, neighbour: np.ndarray, image: np.ndarray,
+                     dist: np.ndarray) -> np.ndarray:
+    """Edges by centre, then distance, with ties broken by neighbour index and image.
+
+    Keeping the nearest k cuts through a symmetric shell whenever the shell is larger
+    than what is left of k, and which of its atoms are kept changes the prediction. The
+    choice must depend on the crystal alone, not on the search's output order or on the
+    batch the crystal was built in, so ties are broken by (neighbour, image).
+    """
+    images = np.rint(image).astype(np.int64)
+    return np.lexsort((images[:, 2], images[:, 1], images[:, 0], neighbour,
+                       np.round(dist, TIE_DECIMALS), centre))
 
 
 def _first_radii(lattices: np.ndarray, counts: np.ndarray, cutoff: float,

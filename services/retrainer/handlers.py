@@ -62,7 +62,10 @@ def _retrain(book: dict, event: Event, ctx: Context) -> Iterator[Event]:
     current_cid = ctx.state.get("current_model") or registry.latest()
     current = registry.load(current_cid)
     targets = list(current.targets)
-    usable = [e for e in book["examples"] if all(e.get(t) is not None for t in targets)]
+    # DFT results arrive in whatever order the topic's partitions interleave; training on
+    # them in a fixed order makes the successor (and its CID) the same in every run mode.
+    usable = sorted((e for e in book["examples"] if all(e.get(t) is not None for t in targets)),
+                    key=lambda e: e["candidate_id"])
     finish = {"round": event["round"], "new_examples": len(usable)}
     if not usable:
         yield ctx.event("RetrainFinished", {**finish, "published": False,

@@ -196,3 +196,28 @@ def test_engines_agree_on_real_like_cells() -> None:
     b = batch_neighbor_list(lattices, frac, counts, 6.0, 12, "kdtree")
     assert np.array_equal(a.centers, b.centers)
     assert np.allclose(a.distances, b.distances)
+
+
+def _edges_of(table, index: int) -> list[tuple]:
+    start, stop = table.edge_ptr[index], table.edge_ptr[index + 1]
+    return list(zip(table.edge_src[start:stop].tolist(), table.edge_dst[start:stop].tolist(),
+                    np.round(table.edge_dist[start:stop], 5).tolist(), strict=True))
+
+
+def test_a_crystals_graph_does_not_depend_on_its_batch() -> None:
+    """Nearest-12 cuts through symmetric shells: the tie-break must not see the batch."""
+    from pymatgen.core import Lattice, Structure
+
+    rocksalt = Crystal.from_structure(Structure.from_spacegroup(
+        225, Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    perovskite = Crystal.from_structure(Structure.from_spacegroup(
+        221, Lattice.cubic(3.9), ["Sr", "Ti", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]))
+    rng = np.random.default_rng(5)
+    fillers = [Crystal.from_arrays(np.diag(rng.uniform(4, 7, 3)), ["Mg", "O", "O"],
+                                   rng.random((3, 3))) for _ in range(40)]
+    config = GraphConfig(cutoff_angstrom=6.0, max_neighbors=12)
+    batch = build_graph_table([*fillers, rocksalt, perovskite], config, progress=False)
+    for offset, crystal in ((40, rocksalt), (41, perovskite)):
+        alone = build_graph_table([crystal], config, progress=False)
+        assert _edges_of(alone, 0) == _edges_of(batch, offset)
