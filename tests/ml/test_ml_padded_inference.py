@@ -52,9 +52,9 @@ def test_padded_table_holds_every_edge_once(tiny_dataset) -> None:
     neighbours = batch.padded()
     centre, slot = torch.nonzero(neighbours.mask[..., 0], as_tuple=True)
     rebuilt = sorted(zip(neighbours.index[centre, slot].tolist(), centre.tolist(),
-                         neighbours.dist[centre, slot].tolist()))
+                         neighbours.dist[centre, slot].tolist(), strict=True))
     src, dst = batch.edge_index
-    original = sorted(zip(src.tolist(), dst.tolist(), batch.edge_dist.tolist()))
+    original = sorted(zip(src.tolist(), dst.tolist(), batch.edge_dist.tolist(), strict=True))
     assert rebuilt == original
 
 
