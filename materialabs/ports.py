@@ -82,15 +82,24 @@ def campaign_pool(campaign: Any) -> list[tuple[str, Any]]:
     return _retrospective_split(campaign)[1]
 
 
-def _retrospective_split(campaign: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+Split = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
+
+
+def _retrospective_split(campaign: Any) -> Split:
+    # The generator asks for both halves every round: split once per campaign definition.
+    return _split(tuple(sorted(campaign.elements)), int(campaign.max_sites), int(campaign.seed))
+
+
+@cache
+def _split(elements: tuple[str, ...], max_sites: int, seed: int) -> Split:
     import numpy as np
 
     table = mp_table()
-    allowed = set(campaign.elements)
+    allowed = set(elements)
     inside = [(str(mid), crystal) for mid, crystal in zip(table.material_id, table.crystal,
                                                            strict=True)
-              if crystal.num_sites <= campaign.max_sites and set(crystal.species) <= allowed]
+              if crystal.num_sites <= max_sites and set(crystal.species) <= allowed]
     inside.sort(key=lambda item: item[0])
-    order = np.random.default_rng(campaign.seed).permutation(len(inside))
+    order = np.random.default_rng(seed).permutation(len(inside))
     cut = max(1, int(len(inside) * KNOWN_FRACTION))
     return [inside[i] for i in order[:cut]], [inside[i] for i in order[cut:]]
