@@ -26,6 +26,9 @@ from materialabs.bus.port import BusError, Record, TopicPartition
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 4
+# A consumer left without partitions this long asks its group to rebalance (see
+# _KafkaConsumer._watch_assignment); a healthy join takes well under a second.
+REJOIN_AFTER_S = 10.0
 TABLE_PREFIX = "materialabs.table."
 
 
@@ -156,7 +159,8 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class _KafkaConsumer:
-    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: list[str],
+                 rejoin_after_s: float = REJOIN_AFTER_S) -> None:
         self.group = group
         self._rebalanced = False
         try:
@@ -173,10 +177,26 @@ class _KafkaConsumer:
             )
         except KafkaError as error:
             raise BusError(f"Kafka at {bootstrap} unreachable: {error}") from error
+        self._await_metadata(topics)
         self._consumer.subscribe(topics, listener=_Listener(self))
+        self._rejoin_after_s = self._patience_s = rejoin_after_s
+        self._unassigned_since: float | None = time.monotonic()
+        self.forced_rejoins = 0
+
+    def _await_metadata(self, topics: list[str], limit_s: float = 30.0) -> None:
+        # A group leader that joins before its metadata lists a just-created topic assigns
+        # that topic to nobody ("No partition metadata for topic"); see _watch_assignment.
+        deadline = time.monotonic() + limit_s
+        for topic in topics:
+            while not self._consumer.partitions_for_topic(topic):
+                if time.monotonic() > deadline:
+                    raise BusError(f"Kafka has no partitions for topic {topic!r} after "
+                                   f"{limit_s:.0f} s (group {self.group})")
+                time.sleep(0.1)
 
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        self._watch_assignment()
         records: list[Record] = []
         for tp, messages in batches.items():
             for m in messages:
@@ -198,6 +218,30 @@ class _KafkaConsumer:
 
     def ready(self) -> bool:
         return bool(self._consumer.assignment())
+
+    def _watch_assignment(self) -> None:
+        """Ask the group for a new assignment when this member has had none for too long.
+
+        kafka-python 3.0.12 can leave a member with an empty assignment for good: the
+        leader assigned before its metadata knew the topics, and the metadata change that
+        should trigger a rebalance was missed (seen in `make up` runs: the member logs
+        "Elected group leader", then never gets partitions). A member legitimately without
+        partitions (more members than partitions) just rejoins rarely: the wait doubles.
+        """
+        if self._consumer.assignment():
+            self._unassigned_since = None
+            self._patience_s = self._rejoin_after_s
+            return
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since > self._patience_s:
+            log.warning("group %s: no partitions assigned for %.0f s; rejoining the group",
+                        self.group, now - self._unassigned_since)
+            self._consumer._coordinator.request_rejoin()  # no public API for this
+            self.forced_rejoins += 1
+            self._unassigned_since = now
+            self._patience_s = min(2 * self._patience_s, 64 * self._rejoin_after_s)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
