@@ -180,56 +180,31 @@ class EmbeddedSource:
 
 
 class KafkaSource:
-    """kafka-python consumer in a group; offsets committed only after printing."""
+    """A member of ``group`` on the broker; offsets committed only after printing."""
 
     def __init__(self, bootstrap: str, group: str, from_beginning: bool) -> None:
-        from kafka import KafkaConsumer
-        from kafka.errors import KafkaError
-
         from materialabs.bus import BusError
         from materialabs.bus.kafka import KafkaBus
 
+        self.bus = KafkaBus(bootstrap)
         try:
-            # Create the topic with the platform's partition count rather than let the
-            # subscription auto-create it with the broker's default.
-            admin = KafkaBus(bootstrap)
-            admin.create_topics([TOPIC])
-            admin.close()
+            # The platform's partition count, not the broker's default for auto-creation.
+            self.consumer = self.bus.consumer(group, [TOPIC], from_beginning=from_beginning)
         except BusError as error:
             raise UserError(f"cannot reach Kafka at {bootstrap}: {error}") from None
-        try:
-            self.consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                auto_offset_reset="earliest", client_id=f"materialabs-subscribe-{group}",
-                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
-        except KafkaError as error:
-            raise UserError(f"cannot reach Kafka at {bootstrap}: {error}") from None
-        self.consumer.subscribe([TOPIC])
-        self._rewind = from_beginning
 
     def poll(self, timeout_s: float) -> list[Any]:
-        from materialabs.bus.port import Record
-
-        batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=500)
-        if self._rewind and self.consumer.assignment():
-            self._rewind = False
-            self.consumer.seek_to_beginning()
-            batches = {}  # anything fetched before the seek is read again after it
-        return [Record(tp.topic, tp.partition, m.offset, m.key, m.value or b"")
-                for tp, messages in batches.items() for m in messages]
+        return self.consumer.poll(timeout_s)
 
     def ready(self) -> bool:
-        return bool(self.consumer.assignment()) and not self._rewind
+        return self.consumer.ready()
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        from kafka.structs import OffsetAndMetadata, TopicPartition
-
-        if offsets:
-            self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
-                                  for (t, p), o in offsets.items()})
+        self.consumer.commit(offsets)
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        self.consumer.close()
+        self.bus.close()
 
 
 def open_source(group: str, from_beginning: bool) -> tuple[Source, bool]:
