@@ -38,6 +38,7 @@ class CampaignOutcome:
     promoted: list[tuple[str, str]] = field(default_factory=list)  # (candidate id, reason)
     counts: Counter = field(default_factory=Counter)
     wall_time_s: float = 0.0
+    gpaw_checks: Any = None  # materialabs.dft.check.GpawCheckReport when checks were asked for
 
 
 class Watcher:
@@ -50,6 +51,7 @@ class Watcher:
         self.catalog = catalog
         self.outcome = CampaignOutcome(campaign_id, None, None)
         self.promoted_rows: list[dict[str, Any]] = []
+        self.promotions: list[Event] = []  # kept whole: the GPAW check needs their crystals
         self.generation: Counter = Counter()
         self._pending_rows: list[dict[str, Any]] = []
         self._seen: set[str] = set()
@@ -96,6 +98,7 @@ class Watcher:
 
     def _on_CandidatePromoted(self, event: Event) -> None:
         self.outcome.promoted.append((event["candidate_id"], event["reason"]))
+        self.promotions.append(event)
         row = {"candidate_id": event["candidate_id"], "reduced_formula": event["reduced_formula"],
                "reason": event["reason"]}
         for value in event["values"]:
@@ -188,8 +191,11 @@ def load_services() -> list[Any]:
 
 def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: bool = False,
                  report_dir: Path | None = None, progress: bool = True,
-                 campaign_id: str | None = None, timeout_s: float | None = None
-                 ) -> CampaignOutcome:
+                 campaign_id: str | None = None, timeout_s: float | None = None,
+                 gpaw_checks: int = 0) -> CampaignOutcome:
+    """Run one campaign and write its report. ``gpaw_checks`` > 0 then re-runs that many of
+    the smallest promoted candidates with real GPAW (quick settings) for the report only:
+    nothing of it reaches the bus, so the campaign's decisions do not depend on it."""
     from materialabs.bus import open_bus
     from materialabs.platform import ensure_platform, platform_paths, publish_default_model
     from materialabs.runtime import ServiceRunner
@@ -242,9 +248,21 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
                 close()  # the embedded ledger writer holds the file lock
         bus.close()
     watcher.outcome.wall_time_s = time.monotonic() - started
+    if gpaw_checks > 0:
+        watcher.outcome.gpaw_checks = _gpaw_checks(campaign, watcher, gpaw_checks)
     folder = report_dir or (home / "reports" / f"{campaign.name}-{campaign_id[:8]}")
     watcher.outcome.report = _write_report(campaign, watcher, platform, folder)
     return watcher.outcome
+
+
+def _gpaw_checks(campaign: Campaign, watcher: Watcher, count: int) -> Any:
+    from materialabs import ports
+    from materialabs.dft.check import candidates_from_promotions, run_gpaw_checks
+
+    return run_gpaw_checks(candidates_from_promotions(watcher.promotions), count,
+                           store=ports.store(), campaign_id=watcher.campaign_id,
+                           round_number=campaign.rounds,  # after the campaign's last round
+                           say=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def _write_report(campaign: Campaign, watcher: Watcher, platform: Any, folder: Path) -> Path:
@@ -261,7 +279,8 @@ def _write_report(campaign: Campaign, watcher: Watcher, platform: Any, folder: P
         promoted=pd.DataFrame(watcher.promoted_rows),
         ledger_verdict=verify_ledger(platform.ledger_dir),
         generation_counts=dict(watcher.generation),
-        wall_time_s=watcher.outcome.wall_time_s)
+        wall_time_s=watcher.outcome.wall_time_s,
+        gpaw_checks=watcher.outcome.gpaw_checks)
     return write_report(inputs, folder)
 
 

@@ -7,8 +7,9 @@ so the report of an embedded and of a distributed run are made by the same code.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from materialabs.campaign import Campaign
 
 PARITY_PNG = "parity.png"
 DISCOVERY_PNG = "discovery.png"
+GPAW_CHECK_CSV = "gpaw_check.csv"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ReportInputs:
     ledger_verdict: str         # one line from `ledger verify`
     generation_counts: dict[str, int]
     wall_time_s: float
+    gpaw_checks: Any = None     # materialabs.dft.check.GpawCheckReport, or None (not asked for)
 
 
 def write_report(inputs: ReportInputs, folder: Path) -> Path:
@@ -38,6 +41,9 @@ def write_report(inputs: ReportInputs, folder: Path) -> Path:
     _discovery_plot(inputs.dft, inputs.promoted, folder / DISCOVERY_PNG)
     inputs.promoted.to_csv(folder / "promoted.csv", index=False)
     paired.to_csv(folder / "predicted_vs_dft.csv", index=False)
+    if inputs.gpaw_checks is not None and inputs.gpaw_checks.checks:
+        pd.DataFrame([asdict(c) for c in inputs.gpaw_checks.checks]).to_csv(
+            folder / GPAW_CHECK_CSV, index=False)
     markdown = _markdown(inputs, paired)
     (folder / "summary.md").write_text(markdown)
     (folder / "summary.html").write_text(_html(markdown, inputs.campaign.name))
@@ -156,7 +162,53 @@ def _markdown(inputs: ReportInputs, paired: pd.DataFrame) -> str:
         lines.append(f"Formation energy MAE over {len(paired)} DFT-evaluated candidates: "
                      f"{np.abs(error).mean():.3f} eV/atom.")
     lines += ["", "## Discovery curve", "", f"![discovery]({DISCOVERY_PNG})", ""]
+    if inputs.gpaw_checks is not None:
+        lines += _gpaw_section(inputs.gpaw_checks, inputs.campaign.dft_backend)
     return "\n".join(lines)
+
+
+def _gpaw_section(report: Any, campaign_backend: str) -> list[str]:
+    lines = ["## Real DFT check (GPAW)", "", report.note + ".", ""]
+    if not report.checks:
+        return lines
+    lines += [
+        f"After the campaign, the smallest promoted candidates were recomputed with real DFT "
+        f"(GPAW: {report.settings}), through the dft-runner's handler; outputs are in the "
+        "content store under the CIDs below. Only for this report: the results were not "
+        "fed back, so the campaign's DFT requests and promotions are unchanged.",
+        "",
+        "The GPAW formation energies use GPAW's own elemental references computed with the "
+        "same quick settings (O from an O2 molecule in a box, no fitted corrections). They "
+        "are NOT on the Materials Project's scale the campaign used (MP applies fitted "
+        "corrections, e.g. for oxides), and quick settings are far from converged: read "
+        "them as a sign-and-magnitude check of a real calculation, not as the same number.",
+        "",
+    ]
+    table = pd.DataFrame([{
+        "candidate": c.candidate_id[:12], "formula": c.reduced_formula, "sites": c.sites,
+        "GPAW E_f quick (eV/atom)": _number(c.gpaw_formation_energy_per_atom_eV),
+        "campaign E_f (eV/atom)": _campaign_value(c, campaign_backend),
+        "wall time (s)": f"{c.wall_time_s:.1f}", "status": c.status,
+        "output CID": f"`{c.output_cid}`" if c.output_cid else "",
+    } for c in report.checks])
+    lines += [table.to_markdown(index=False, disable_numparse=True), ""]  # keep 3 decimals
+    lines += [f"- {c.reduced_formula}: {c.message}" for c in report.checks
+              if c.status != "ok" and c.message]
+    return lines
+
+
+def _campaign_value(check: Any, campaign_backend: str) -> str:
+    """The value the campaign promoted on, saying where it came from."""
+    if check.campaign_value_eV is None:
+        return ""
+    source = check.campaign_source
+    if source == "dft":
+        source = "replay of MP" if campaign_backend == "replay" else f"{campaign_backend} DFT"
+    return f"{check.campaign_value_eV:.3f} ({source})"
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
 def _html(markdown: str, title: str) -> str:
