@@ -232,6 +232,13 @@ def report(name: str, marks: dict[str, float]) -> float:
     else:
         print("          CPU s: " + ", ".join(f"{stage} {marks[stage + '_cpu_s']:.2f}"
                                              for stage in STAGES))
+        cores = os.cpu_count() or 1
+        per_candidate_ms = 1000 * marks["cpu_s"] / marks["candidates"]
+        # However well the stages overlap, the cores cannot do more than this.
+        print(f"          CPU per candidate {per_candidate_ms:.2f} ms (" + ", ".join(
+            f"{stage} {1000 * marks[stage + '_cpu_s'] / marks['candidates']:.2f}"
+            for stage in STAGES) + f"): at most {1000 * cores / per_candidate_ms:.0f} "
+            f"screened/s on this host's {cores} cores")
     return rate
 
 
