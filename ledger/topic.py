@@ -100,53 +100,110 @@ def verify_topic_entries(
     return report
 
 
+# How long the broker may take to answer the first metadata request before the reader
+# calls it unreachable (kafka-python, the previous client, gave up after about 2 s).
+METADATA_TIMEOUT_S = 10.0
+
+
 def read_topic(bootstrap: str, topic: str = DEFAULT_TOPIC, timeout_s: float = 60.0) -> (
     Iterator[TopicEntry]
 ):
     """Every LedgerEntry event on ``topic``, from the beginning to the end it has now."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+    from confluent_kafka import TopicPartition as KafkaTopicPartition
 
     from materialabs.events.codec import DecodeError, decode
 
+    client_errors: list[Any] = []
+    # librdkafka needs a group id, but an assigned (never subscribed) reader that never
+    # commits does not join the group: audits leave no trace on the cluster. Its own
+    # logging is off (log_level 0) because every failure ends in a LogError that says it;
+    # the last client error it reported goes into that message.
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "materialabs-ledger-audit",
+        "client.id": "materialabs-ledger-audit",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_uncommitted",  # the high watermark is the end we read to
+        "max.partition.fetch.bytes": 16 << 20,
+        "fetch.wait.max.ms": 100,
+        "log_level": 0,
+        "error_cb": client_errors.append,
+    })
+    deadline = time.monotonic() + timeout_s
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id="materialabs-ledger-audit",
-            max_partition_fetch_bytes=16 << 20,
-        )
-    except KafkaError as error:
-        raise LogError(f"Kafka at {bootstrap} unreachable: {error}") from None
-    try:
-        numbers = consumer.partitions_for_topic(topic)
-        if not numbers:
+        metadata = _topic_metadata(consumer, bootstrap, topic,
+                                   min(METADATA_TIMEOUT_S, timeout_s), client_errors)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
             raise LogError(f"topic {topic!r} does not exist on {bootstrap}")
-        partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        remaining = {tp for tp in partitions if consumer.position(tp) < end[tp]}
+        end: dict[int, int] = {}
+        for number in sorted(found.partitions):
+            try:
+                _, end[number] = consumer.get_watermark_offsets(
+                    KafkaTopicPartition(topic, number),
+                    timeout=max(1.0, deadline - time.monotonic()))
+            except KafkaException as error:
+                raise LogError(f"cannot read the end offset of {topic}[{number}] on "
+                               f"{bootstrap}: {error.args[0].str()}") from None
+        consumer.assign([KafkaTopicPartition(topic, n, OFFSET_BEGINNING) for n in end])
+        remaining = {n for n, offset in end.items() if offset > 0}
         while remaining:
             if time.monotonic() > deadline:
+                last = f"; last client error: {client_errors[-1].str()}" if client_errors else ""
                 raise LogError(
                     f"timed out after {timeout_s:.0f} s reading {topic} on {bootstrap} "
-                    f"({len(remaining)} partitions not read to their end)"
+                    f"({len(remaining)} partitions not read to their end{last})"
                 )
-            for tp, messages in consumer.poll(timeout_ms=500, max_records=10_000).items():
-                for message in messages:
-                    if message.offset >= end[tp]:
-                        break
-                    where = f"{topic}[{tp.partition}]@{message.offset}"
-                    try:
-                        event = decode(message.value or b"", topic=topic)
-                    except DecodeError as error:
-                        raise LogError(f"{where}: not a readable event: {error}") from None
-                    if event.type != "LedgerEntry":
-                        raise LogError(f"{where}: a {event.type} event, expected LedgerEntry")
-                    yield entry_from_event(event.payload, where)
-            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
+            for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    if error.fatal() or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                        raise LogError(f"reading {topic} on {bootstrap}: {error.str()}")
+                    client_errors.append(error)
+                    continue
+                number, offset = message.partition(), message.offset()
+                if number not in remaining or offset >= end[number]:
+                    continue  # written after the reader took the topic's end
+                if offset + 1 >= end[number]:
+                    remaining.discard(number)
+                where = f"{topic}[{number}]@{offset}"
+                try:
+                    event = decode(message.value() or b"", topic=topic)
+                except DecodeError as error:
+                    raise LogError(f"{where}: not a readable event: {error}") from None
+                if event.type != "LedgerEntry":
+                    raise LogError(f"{where}: a {event.type} event, expected LedgerEntry")
+                yield entry_from_event(event.payload, where)
+            # Offsets can skip at the end (compaction, transaction markers): the fetch
+            # position says how far a partition really is.
+            if remaining:
+                positions = consumer.position([KafkaTopicPartition(topic, n) for n in remaining])
+                remaining -= {p.partition for p in positions if p.offset >= end[p.partition]}
     finally:
         consumer.close()
+
+
+def _topic_metadata(consumer: Any, bootstrap: str, topic: str, timeout_s: float,
+                    client_errors: list[Any]) -> Any:
+    """The cluster's metadata for ``topic``; LogError once no broker can be reached.
+
+    Asked in short rounds: between them, the client's error callback says whether every
+    broker refused the connection, so a stopped broker is named in about a second rather
+    than at the end of the timeout.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.list_topics(topic=topic,
+                                        timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+        except KafkaException as error:
+            failure = error.args[0]
+        consumer.poll(0)  # serves the error callback
+        down = any(e.code() == KafkaError._ALL_BROKERS_DOWN for e in client_errors)
+        if down or time.monotonic() >= deadline:
+            reason = client_errors[-1].str() if client_errors else failure.str()
+            raise LogError(f"Kafka at {bootstrap} unreachable: {reason}")

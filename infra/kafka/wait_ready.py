@@ -3,9 +3,10 @@
 usage: python3 wait_ready.py HOST:PORT PID TIMEOUT_SECONDS
 
 The broker counts as ready when it answers an ApiVersions request without error and, where
-kafka-python is importable, when a metadata request lists a broker and an active controller.
-The raw ApiVersions probe needs only the standard library, so this also works before the
-project's virtual environment exists. Exits 0 when ready, 1 on timeout or if PID died.
+confluent-kafka (the services' client) is importable, when a metadata request lists a broker
+and an active controller. The raw ApiVersions probe needs only the standard library, so this
+also works before the project's virtual environment exists. Exits 0 when ready, 1 on timeout
+or if PID died.
 """
 
 from __future__ import annotations
@@ -49,23 +50,22 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
     return chunks
 
 
-def cluster_has_controller(bootstrap: str) -> bool:
-    """True when a metadata request shows a broker and a controller (kafka-python only)."""
+def cluster_has_controller(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a metadata request shows a broker and a controller (confluent-kafka only)."""
     try:
-        from kafka.admin import KafkaAdminClient
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
     except ImportError:
         return True  # the raw probe already passed; nothing more we can ask without a client
+    # Silent (log_level 0): the exit status is the answer, and librdkafka would otherwise
+    # print a connection error every 50 ms to start.sh's output while the broker starts.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "materialabs-wait",
+                         "log_level": 0})
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    except Exception:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException:
         return False
-    try:
-        cluster = admin.describe_cluster()
-        return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) != -1
-    except Exception:
-        return False
-    finally:
-        admin.close()
+    return bool(metadata.brokers) and metadata.controller_id != -1
 
 
 def main(argv: list[str]) -> int:
@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
     while time.monotonic() < deadline:
         if not pid_alive(pid):
             return 1
-        if broker_answers_api_versions(host, int(port)) and cluster_has_controller(bootstrap):
+        if broker_answers_api_versions(host, int(port)) and cluster_has_controller(
+            bootstrap, timeout_s=min(5.0, max(0.5, deadline - time.monotonic()))
+        ):
             return 0
         time.sleep(0.5)
     return 1

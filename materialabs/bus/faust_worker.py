@@ -2,7 +2,7 @@
 
 Experimental (``materialabs serve NAME --engine faust``): after a SIGKILL it lost one
 in-flight event in about one run of six on a loaded machine, its offset committed
-without its output; the runtime's kafka-python loop is the default until that is found.
+without its output; the runtime's own loop is the default until that is found.
 
 The record logic is the runtime's ``RecordProcessor`` (same DLQ, dedup and output ids as
 the other adapters). Faust adds what a long-running distributed worker needs:

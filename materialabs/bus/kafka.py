@@ -233,7 +233,7 @@ class _KafkaConsumer:
 
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
         records: list[Record] = []
-        for m in self._consumer.consume(num_messages=max_records, timeout=timeout_s):
+        for m in _take(self._consumer, max_records, timeout_s):
             error = m.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
@@ -267,6 +267,19 @@ class _KafkaConsumer:
         self._consumer.close()
 
 
+def _take(consumer: Consumer, most: int, timeout_s: float) -> list[Any]:
+    """Up to ``most`` messages: whatever has arrived, waiting up to ``timeout_s`` only for
+    the first. (``Consumer.consume(n, timeout)`` waits the whole timeout unless n arrive,
+    which would hold every record for a poll timeout at each service hop.)"""
+    messages = consumer.consume(num_messages=most, timeout=0)
+    if messages:
+        return messages
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=most - 1, timeout=0)] if most > 1 else [first]
+
+
 def _record(message: Any) -> Record:
     """The port's record of a (non-error) librdkafka message."""
     headers = tuple((name, value or b"") for name, value in (message.headers() or ()))
@@ -297,7 +310,7 @@ class _KafkaTable:
         _, end = self._reader.get_watermark_offsets(self._partition, timeout=ADMIN_TIMEOUT_S)
         deadline = time.monotonic() + self.CATCH_UP_LIMIT_S
         while self._position < end:
-            for m in self._reader.consume(num_messages=10_000, timeout=0.2):
+            for m in _take(self._reader, 10_000, 0.2):
                 if m.error() is None:
                     self._apply(_record(m), tombstone=m.value() is None)
             if self._position < end:

@@ -50,9 +50,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--until-idle", type=float, metavar="SECONDS",
                         help="exit after this long without records (batch runs, tests)")
     parser.add_argument("--max-records", type=int, default=500, help="records per batch")
-    parser.add_argument("--engine", choices=("kafka-python", "faust"), default="kafka-python",
-                        help="Kafka mode only: the runtime's kafka-python loop (default) or "
-                             "a Faust worker (experimental, see docs/events.md)")
+    parser.add_argument("--engine", choices=("loop", "faust", "kafka-python"), default="loop",
+                        help="Kafka mode only: the runtime's own loop over the librdkafka "
+                             "adapter (default; 'kafka-python' is its old name) or a Faust "
+                             "worker (experimental, see docs/events.md)")
     parser.set_defaults(func=run)
 
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     service = load_service(args.service)
     if args.bootstrap and args.engine == "faust":
         if args.until_idle is not None:
-            raise UserError("--until-idle needs --engine kafka-python (a Faust worker runs "
+            raise UserError("--until-idle needs --engine loop (a Faust worker runs "
                             "until stopped)")
         from materialabs.bus.faust_worker import run_worker
 

@@ -25,7 +25,7 @@ Ports: ``parents`` (callable: Campaign -> list of (id, Crystal)), ``pool`` (the 
 shape, for ``pool`` campaigns).
 
 SAPS runs in this process: forking SAPS worker processes from a service that already runs
-kafka-python's threads hung in a test (a worker blocked on a lock it inherited).
+Kafka client threads hung in a test (a worker blocked on a lock it inherited).
 """
 
 from __future__ import annotations

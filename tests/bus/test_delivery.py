@@ -33,7 +33,7 @@ ECHO_APP = Path(__file__).with_name("echo_app.py")
 
 @dataclass
 class Backend:
-    kind: str  # "embedded", "kafka" (kafka-python loop) or "faust" (Faust worker)
+    kind: str  # "embedded", "kafka" (the runtime loop) or "faust" (Faust worker)
     tmp: Path
     bootstrap: str | None = None
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
@@ -303,7 +303,7 @@ def progress(backend: Backend) -> int:
 
 @pytest.mark.timeout(300)
 def test_sigkill_mid_stream_loses_nothing_and_repeats_no_effect(loop_backend: Backend) -> None:
-    # The runtime's own loop (embedded, kafka-python). The Faust engine is opt-in: after a
+    # The runtime's own loop (embedded, Kafka). The Faust engine is opt-in: after a
     # SIGKILL it lost one in-flight event in about 1 run of 6 under load (its offset was
     # committed without the event's output), so it is not held to this test yet.
     backend = loop_backend

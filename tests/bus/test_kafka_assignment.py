@@ -61,3 +61,29 @@ def test_services_starting_together_on_new_topics_all_consume(kafka_bootstrap: s
         for consumer in consumers:
             consumer.close()
         bus.close()
+
+
+def test_keyed_records_land_where_the_embedded_bus_puts_them(kafka_bootstrap: str) -> None:
+    # Both buses must route a key to the same partition (Kafka's murmur2), or a campaign's
+    # events would be ordered differently embedded and distributed.
+    from materialabs.bus.murmur2 import partition_for
+
+    bus = KafkaBus(kafka_bootstrap)
+    topic = f"routing-{uuid.uuid4().hex[:8]}"
+    consumer = bus.consumer(f"g-{topic}", [topic])
+    keys = [f"candidate-{i}".encode() for i in range(64)]
+    try:
+        _wait_ready(consumer, limit_s=15)
+        producer = bus.producer()
+        for key in keys:
+            producer.send(topic, b"v", key=key)
+        producer.flush()
+        landed: dict[bytes, int] = {}
+        deadline = time.monotonic() + 15
+        while len(landed) < len(keys) and time.monotonic() < deadline:
+            landed.update({r.key or b"": r.partition for r in consumer.poll(0.2)})
+        partitions = bus.partitions(topic)
+        assert landed == {key: partition_for(key, partitions) for key in keys}
+    finally:
+        consumer.close()
+        bus.close()

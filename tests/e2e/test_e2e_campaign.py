@@ -10,16 +10,19 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from materialabs.bus.kafka import KafkaBus
 from materialabs.campaign import load_campaign
 from materialabs.loop import SERVICES, run_campaign, verify_ledger
 
 CAMPAIGN = Path(__file__).with_name("small.toml")
 REPO = Path(__file__).resolve().parents[2]
+KILL_GAP_S = 1.0
 
 
 def _run_embedded(home: Path, monkeypatch: pytest.MonkeyPatch):
@@ -64,7 +67,7 @@ def test_same_seed_same_decisions(embedded, tmp_path, monkeypatch):
 def _start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
     log = (logs / f"{name}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "materialabs", "serve", name,
-                             "--engine", os.environ.get("MATERIALABS_TEST_ENGINE", "kafka-python")],
+                             "--engine", os.environ.get("MATERIALABS_TEST_ENGINE", "loop")],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
 
@@ -90,7 +93,17 @@ def test_distributed_with_each_service_killed_once_matches_embedded(
     killed: list[str] = []
 
     def chaos() -> None:
-        time.sleep(20)  # let the services join their groups and the campaign get going
+        # Start once predictions flow (every service is up and the campaign under way),
+        # then kill one service a second: a restart takes seconds (imports, group join),
+        # so the campaign is still running when the last one goes down.
+        bus = KafkaBus(kafka_bootstrap)
+        watch = bus.consumer(f"chaos-{uuid.uuid4().hex[:8]}", ["candidates.predicted"])
+        try:
+            while not done.is_set() and not watch.poll(0.2):
+                pass
+        finally:
+            watch.close()
+            bus.close()
         for name in SERVICES:
             if done.is_set():
                 return
@@ -98,7 +111,7 @@ def test_distributed_with_each_service_killed_once_matches_embedded(
             processes[name].wait()
             killed.append(name)
             processes[name] = _start(name, env, logs)
-            time.sleep(4)
+            time.sleep(KILL_GAP_S)
 
     monkey = threading.Thread(target=chaos, daemon=True)
     monkey.start()
@@ -115,7 +128,7 @@ def test_distributed_with_each_service_killed_once_matches_embedded(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-    assert killed, "no service was killed: the campaign finished before the fault injection"
+    assert killed == list(SERVICES), f"only {killed} were killed before the campaign finished"
     assert outcome.finished is not None
     # The same requests, round by round; Kafka keeps order only within a partition.
     assert sorted(outcome.dft_requests) == sorted(reference.dft_requests)
