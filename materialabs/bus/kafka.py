@@ -48,6 +48,11 @@ _LOST_OWNERSHIP = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATI
                    KafkaError._NO_OFFSET}
 
 
+# librdkafka's own messages (e.g. "Coordinator load in progress: retrying" from a broker
+# that has just started) go through Python logging, not straight to stderr.
+_librdkafka_log = logging.getLogger("materialabs.bus.librdkafka")
+
+
 def producer_config(bootstrap: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap,
@@ -58,6 +63,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "message.max.bytes": 4 * 1024 * 1024,
         "partitioner": "murmur2_random",  # the Java client's (and the embedded bus's) routing
         "client.id": "materialabs",
+        "logger": _librdkafka_log,
     }
 
 
@@ -75,6 +81,7 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
         "partition.assignment.strategy": "range",
         "client.id": f"materialabs-{group}",
+        "logger": _librdkafka_log,
     }
 
 

@@ -93,9 +93,12 @@ def substitutes(element: str, charge: int, threshold: float,
     for other in model.species:
         if other.symbol == element:
             continue
-        probability = model.cond_prob(other, original)
+        # pymatgen sums its normaliser over a set, in an order that depends on the
+        # process's hash seed: the last bits differ between processes. Rounded, the value
+        # (and the candidates' params and ranking) is the same in every service process.
+        probability = float(f"{model.cond_prob(other, original):.12g}")
         if probability >= threshold:
-            scored.append((other.symbol, int(other.oxi_state), float(probability)))
+            scored.append((other.symbol, int(other.oxi_state), probability))
     scored.sort(key=lambda item: (-item[2], item[0], item[1]))
     return tuple(scored[:limit])
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import spglib
 from ase.data import atomic_numbers
 from gen_parents import perovskite
@@ -147,3 +149,19 @@ def test_no_two_emitted_candidates_are_the_same_crystal():
     plain = Deduplicator(use_fingerprint=False)  # matcher only: the slow, plain truth
     for candidate in candidates:
         assert plain.add(candidate.candidate_id, candidate.crystal) is None
+
+
+def test_substitution_probabilities_do_not_depend_on_the_hash_seed() -> None:
+    # Each service is its own process with its own hash seed; a candidate's params (and
+    # the order of equally likely substitutes) must come out the same in all of them.
+    import subprocess
+    import sys
+
+    script = ("from materialabs.generate import saps\n"
+              "for ion in (('Ti', 4), ('Sr', 2), ('O', -2), ('La', 3)):\n"
+              "    print(saps.substitutes(*ion, 0.001, 12))\n")
+    outputs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1, outputs
+    assert "Sn" in next(iter(outputs))
