@@ -7,16 +7,11 @@ import itertools
 from collections import Counter
 
 import numpy as np
+from acquisition_round import round_events
 
-from materialabs.campaign import Campaign, Target
 from materialabs.crystals import Crystal
-from materialabs.events import new_event
 from materialabs.runtime import Context
 from services.acquisition.handlers import handle, reduced_formula
-
-CAMPAIGN = Campaign(name="t", elements=("Na", "K", "Cl", "Br"),
-                    targets=(Target("formation_energy_per_atom", "minimize"),),
-                    dft_budget=4, rounds=2, seed=1)
 
 
 class CountingHull:
@@ -36,18 +31,7 @@ CRYSTALS = [Crystal.from_arrays(np.eye(3) * (4 + i / 10), [a, b, b], [[0, 0, 0],
 
 
 def _events():
-    start = new_event("CampaignStarted", CAMPAIGN.to_event_fields(), producer="t",
-                      campaign_id="c")
-    predicted = [new_event("CandidatePredicted", {
-        "candidate_id": c.content_key(), "crystal": c.as_record(), "round": 0,
-        "model_cid": "m", "predictions": [
-            {"target": "formation_energy_per_atom", "mean": -1.0 - i / 10, "sigma": 0.05,
-             "unit": "eV/atom"}]}, producer="t", campaign_id="c")
-        for i, c in enumerate(CRYSTALS)]
-    finished = new_event("GenerationFinished", {"round": 0, "count": len(CRYSTALS),
-                                                "counts": {}, "wall_time_s": 0.0},
-                         producer="t", campaign_id="c")
-    return start, predicted, finished
+    return round_events(CRYSTALS)
 
 
 def _decide(ctx, events):

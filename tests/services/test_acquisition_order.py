@@ -5,16 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from acquisition_round import CAMPAIGN, round_events
 
-from materialabs.campaign import Campaign, Target
 from materialabs.crystals import Crystal
-from materialabs.events import new_event
 from materialabs.runtime import Context
 from services.acquisition.handlers import handle
-
-CAMPAIGN = Campaign(name="t", elements=("Na", "K", "Cl", "Br"),
-                    targets=(Target("formation_energy_per_atom", "minimize"),),
-                    dft_budget=4, rounds=2, seed=1)
 
 
 class FlatHull:
@@ -23,20 +18,9 @@ class FlatHull:
 
 
 def _events():
-    start = new_event("CampaignStarted", CAMPAIGN.to_event_fields(), producer="t",
-                      campaign_id="c")
     crystals = [Crystal.from_arrays(np.eye(3) * (4 + i / 10), [a, b], [[0, 0, 0], [.5, .5, .5]])
                 for i, (a, b) in enumerate(itertools.product(["Na", "K"], ["Cl", "Br"]))]
-    predicted = [new_event("CandidatePredicted", {
-        "candidate_id": c.content_key(), "crystal": c.as_record(), "round": 0,
-        "model_cid": "m", "predictions": [
-            {"target": "formation_energy_per_atom", "mean": -1.0 - i / 10, "sigma": 0.05,
-             "unit": "eV/atom"}]}, producer="t", campaign_id="c")
-        for i, c in enumerate(crystals)]
-    finished = new_event("GenerationFinished", {"round": 0, "count": len(crystals),
-                                                "counts": {}, "wall_time_s": 0.0},
-                         producer="t", campaign_id="c")
-    return start, predicted, finished
+    return round_events(crystals)
 
 
 def _requests(order):
