@@ -105,6 +105,14 @@ class Entry:
     submitter_signature: bytes
     ledger_signature: bytes = b""
     _record: bytes | None = field(default=None, repr=False, compare=False)
+    _metadata_bytes: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def metadata_bytes(self) -> bytes:
+        """The canonical JSON of the metadata, as the record holds it."""
+        if self._metadata_bytes is not None:
+            return self._metadata_bytes
+        return canonical_json(self.metadata)
 
     def body_bytes(self) -> bytes:
         if self._record is not None:
@@ -213,6 +221,7 @@ def decode_record(record: bytes) -> Entry:
         submitter_signature=record[pos : pos + SIGNATURE_SIZE],
         ledger_signature=record[pos + SIGNATURE_SIZE :],
         _record=record,
+        _metadata_bytes=metadata_bytes,
     )
 
 
