@@ -86,6 +86,17 @@ def parse_canonical_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def timestamp_text(timestamp_us: int) -> str:
+    """An entry's timestamp for people (UTC, to the second); raw microseconds if out of range."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromtimestamp(timestamp_us / 1e6, UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp_us} us"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

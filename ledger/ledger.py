@@ -137,6 +137,7 @@ class Ledger:
         self._offsets = array("Q")
         self._end = HEADER_SIZE  # byte offset just past the last entry read or written
         self._latest: dict[str, int] = {}  # kind -> seq of its latest entry
+        self._head_stamp: tuple[int, int, int] | None = None  # tree-head.json last checked
         self._by_cid: dict[str, list[int]] = {}
         self._checkpoints: list[SignedTreeHead] = []
         self._last_hash = ZERO_HASH
@@ -235,8 +236,12 @@ class Ledger:
         with self._mutex:
             log_path = self.directory / LOG_NAME
             # The head file first: the writer writes it only after the entries it covers
-            # are on disk, so the log read next is at least as long.
-            head = _signed_head_file(self.directory, self.ledger_public)
+            # are on disk, so the log read next is at least as long. Unchanged since the
+            # last look, it was already checked (and this log extends that one).
+            head_stamp = _file_stamp(self.directory / HEAD_NAME)
+            head = None
+            if head_stamp != self._head_stamp:
+                head = _signed_head_file(self.directory, self.ledger_public)
             stream, reader, magic = open_frames(log_path, self._end, len(self.tree))
             with stream:
                 if reader.size < self._end:
@@ -256,6 +261,7 @@ class Ledger:
                     f"is corrupt ({problem.reason})"
                 )
             self._check_against(head)
+            self._head_stamp = head_stamp
             return len(self.tree) - before
 
     def _check_last_entry(self, stream: Any) -> None:
@@ -673,6 +679,14 @@ def _write_json_atomically(path: Path, value: dict[str, Any]) -> None:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, path)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _signed_head_file(directory: Path, ledger_public: bytes) -> SignedTreeHead | None:

@@ -35,6 +35,7 @@ from ledger.entries import (
     Entry,
     decode_record,
     sha256,
+    timestamp_text,
 )
 from ledger.files import SMALL_FILE, InputFileError, json_type, read_json_object, shown
 from ledger.log import EXPORT_MAGIC, FrameProblem, LogError, open_frames
@@ -532,7 +533,7 @@ class Receipt:
         entry = self.entry
         lines = [
             f"entry {entry.seq}: kind {entry.kind}, cid {entry.cid or '-'}, submitted by key "
-            f"{entry.submitter_public.hex()} at {_iso(entry.timestamp_us)}",
+            f"{entry.submitter_public.hex()} at {timestamp_text(entry.timestamp_us)}",
         ]
         meta = entry.metadata
         if entry.kind in ("dataset", "model"):
@@ -548,7 +549,7 @@ class Receipt:
         head = self.tree_head
         lines.append(
             f"in the tree of size {head.tree_size}, root {head.root_hash.hex()}, signed "
-            f"{_iso(head.timestamp_us)}"
+            f"{timestamp_text(head.timestamp_us)}"
         )
         return lines
 
@@ -761,13 +762,3 @@ def _field_head(document: dict[str, Any], name: str) -> SignedTreeHead:
         return SignedTreeHead.from_json(document[name], f"field {name}")
     except EncodingError as error:
         raise DocumentError(str(error)) from None
-
-
-def _iso(timestamp_us: int) -> str:
-    from datetime import UTC, datetime
-
-    try:
-        moment = datetime.fromtimestamp(timestamp_us / 1e6, UTC)
-    except (OverflowError, OSError, ValueError):
-        return f"{timestamp_us} us"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

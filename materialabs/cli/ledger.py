@@ -381,13 +381,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _print_entry(entry: Any, as_json: bool) -> None:
+    from ledger.entries import timestamp_text
+
     if as_json:
         print(json.dumps(entry.summary(), sort_keys=True))
         return
     meta = json.dumps(entry.metadata, sort_keys=True)
+    # Kind and CID come from the file being shown: escaped if they hold control characters.
+    kind, cid = (text if text.isprintable() else ascii(text) for text in (entry.kind, entry.cid))
     print(
-        f"{entry.seq:>8}  {entry.kind:<14} {entry.cid or '-':<20} "
-        f"{_iso(entry.timestamp_us)}  by {entry.submitter_public.hex()[:12]}  {meta}"
+        f"{entry.seq:>8}  {kind:<14} {cid or '-':<20} "
+        f"{timestamp_text(entry.timestamp_us)}  by {entry.submitter_public.hex()[:12]}  {meta}"
     )
 
 
@@ -397,12 +401,6 @@ def _wanted(entry: Any, args: argparse.Namespace) -> bool:
         and (args.cid is None or entry.cid == args.cid)
         and (args.kind is None or entry.kind == args.kind)
     )
-
-
-def _iso(timestamp_us: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp_us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- proofs -------------------------------------------------------------------------------
