@@ -154,7 +154,9 @@ def classify_damage(stream: BinaryIO, size: int, offset: int) -> tuple[bool, str
     if later is not None:
         return False, f"a whole valid frame follows it at byte offset {offset + later}"
     if len(tail) == whole:
-        if tail[-8:] == bytes(8):  # its end was never written: a torn write
+        # A torn write whose end never reached the disk reads as zeros: at least the whole
+        # checksum. Anything else means the bytes of a whole frame changed after writing.
+        if tail[-4:] == bytes(4):
             return True, ""
         return False, "the frame is whole, so its bytes changed after they were written"
     if len(tail) >= 9 and zlib.crc32(tail[4:-4]) == _U32.unpack_from(tail, len(tail) - 4)[0]:

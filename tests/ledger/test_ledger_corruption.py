@@ -252,3 +252,59 @@ def test_two_torn_frames_are_not_one_torn_tail(pristine: Path, tmp_path: Path) -
     damaged = raw[:start] + last[:-20] + last  # a cut-short frame, then a whole one
     log.write_bytes(damaged)
     assert_refused_and_kept(directory, damaged)
+
+
+@pytest.fixture(scope="module")
+def next_frame(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The frame the next real append would write (a signed upload)."""
+    directory = copy_ledger(pristine, tmp_path_factory.mktemp("next") / "l")
+    log = directory / "ledger.log"
+    before = log.stat().st_size
+    with Ledger.open(directory) as ledger:
+        lab = Ed25519PrivateKey.generate()
+        ledger.register_key(read_private_key(directory / "admin.key"), "next", public_bytes(lab))
+        start = log.stat().st_size
+        upload(ledger, lab, 4242)
+    assert start > before
+    return log.read_bytes()[start:]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_prefix_of_the_next_append_is_a_torn_tail(
+    data: st.DataObject, pristine: Path, next_frame: bytes,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A crash can stop an append after any byte, with the rest unwritten or zero-filled."""
+    directory = copy_ledger(pristine, tmp_path_factory.mktemp("prefix") / "l")
+    log = directory / "ledger.log"
+    good = log.read_bytes()
+    cut = data.draw(st.integers(1, len(next_frame) - 1), label="bytes written")
+    zeros = data.draw(st.integers(0, len(next_frame) - cut), label="zero-filled after")
+    damaged = good + next_frame[:cut] + bytes(zeros)
+    log.write_bytes(damaged)
+    if cut + zeros == len(next_frame) and zeros < 4:
+        # Whole length, and its checksum was written but does not match: not a torn write.
+        assert_refused_and_kept(directory, damaged)
+        return
+    with pytest.warns(TornTailWarning):
+        ledger = Ledger.open(directory)
+    ledger.close()
+    assert log.read_bytes() == good
+
+
+@pytest.mark.parametrize("zeros", [1, 3, 4, 9])
+def test_a_whole_final_frame_is_torn_only_if_its_checksum_was_never_written(
+    pristine: Path, next_frame: bytes, tmp_path: Path, zeros: int
+) -> None:
+    directory = copy_ledger(pristine, tmp_path / "l")
+    log = directory / "ledger.log"
+    good = log.read_bytes()
+    damaged = good + next_frame[:-zeros] + bytes(zeros)
+    log.write_bytes(damaged)
+    if zeros < 4:
+        assert_refused_and_kept(directory, damaged)
+        return
+    with pytest.warns(TornTailWarning):
+        Ledger.open(directory).close()
+    assert log.read_bytes() == good
