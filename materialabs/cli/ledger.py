@@ -52,6 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _export(commands)
 
 
+def _count(low: int, high: int):
+    """An argparse type: an integer in low..high (argparse reports anything else, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
 def _sub(commands: argparse._SubParsersAction, name: str, help_: str, example: str):
     return commands.add_parser(
         name,
@@ -87,7 +102,7 @@ def _init(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--admin-passphrase-file", help="passphrase for the admin key")
     p.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=_count(0, 1 << 32),
         default=1000,
         metavar="K",
         help="write a signed tree head every K entries (default 1000)",
@@ -170,7 +185,9 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         "--bootstrap",
         help="Kafka bootstrap servers for --topic (default $MATERIALABS_KAFKA)",
     )
-    p.add_argument("--workers", type=int, help="signature-checking processes (default: CPUs)")
+    p.add_argument(
+        "--workers", type=_count(1, 256), help="signature-checking processes (default: CPUs)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -331,10 +348,10 @@ def _show(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", nargs="?", help="export file or ledger directory (default --ledger)")
     p.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory if no SOURCE")
-    p.add_argument("--seq", type=int, help="only this entry")
+    p.add_argument("--seq", type=_count(0, 2**64 - 1), help="only this entry")
     p.add_argument("--cid", help="only entries naming this CID")
     p.add_argument("--kind", help="only entries of this kind")
-    p.add_argument("--last", type=int, help="only the last N entries")
+    p.add_argument("--last", type=_count(1, 1 << 32), help="only the last N entries")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_show)
 
@@ -505,7 +522,9 @@ def _consistency(commands: argparse._SubParsersAction) -> None:
         help="older tree size, or a file holding a tree head seen before (tree-head.json, "
         "`ledger checkpoint` output, a receipt): the proof then starts from that head",
     )
-    p.add_argument("new", type=int, nargs="?", help="newer tree size (default: now)")
+    p.add_argument(
+        "new", type=_count(0, 2**64 - 1), nargs="?", help="newer tree size (default: now)"
+    )
     _ledger_option(p)
     p.add_argument("--out", help="write the proof here (default: stdout)")
     p.set_defaults(func=cmd_consistency)

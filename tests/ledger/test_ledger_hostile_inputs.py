@@ -204,3 +204,23 @@ def test_non_utf8_paths_are_shown_not_crashed_on(world: World, tmp_path: Path) -
     result = run(["ledger", "export", export, "--ledger", str(world.ledger)], world.root)
     assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
 
+
+
+ARGUMENT_CASES = {
+    "show --last -1": (["ledger", "show", "{ledger}", "--last", "-1"], "--last"),
+    "show --seq -1": (["ledger", "show", "{ledger}", "--seq", "-1"], "--seq"),
+    "verify --workers 100000": (["ledger", "verify", "{ledger}", "--workers", "100000"],
+                                "--workers"),
+    "init --checkpoint-every -5": (["ledger", "init", "--ledger", "cp-ledger",
+                                    "--checkpoint-every", "-5"], "--checkpoint-every"),
+    "consistency to -1": (["ledger", "consistency", "0", "-1", "--ledger", "{ledger}"], "new"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", sorted(ARGUMENT_CASES))
+def test_out_of_range_arguments_are_usage_errors(world: World, case: str) -> None:
+    args, named = ARGUMENT_CASES[case]
+    result = run(expand(args, world), world.root)
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2 and "Traceback" not in err and named in err, err

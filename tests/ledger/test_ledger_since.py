@@ -128,3 +128,17 @@ def test_consistency_from_a_head_file(ledger_dir: Path, tmp_path: Path,
     assert proof["old_tree_head"] == json.loads(head.read_text())
     assert main(["ledger", "verify-proof", str(out),
                  "--ledger-key", str(ledger_dir / "ledger.pub")]) == 0
+
+
+def test_a_topic_cut_at_the_end_fails_since_a_head(ledger_dir: Path) -> None:
+    from ledger.topic import TopicEntry, verify_topic_entries
+
+    with Ledger.open(ledger_dir, readonly=True) as ledger:
+        head = ledger.tree_head()
+        events = [TopicEntry(e.seq, e.record_bytes(), f"t[0]@{e.seq}") for e in ledger.entries()]
+        public = ledger.ledger_public
+    assert verify_topic_entries(events, public, trusted_heads=[head], workers=1).ok
+    cut = verify_topic_entries(events[:-2], public, workers=1)
+    assert cut.ok  # a shorter topic looks like a shorter ledger
+    report = verify_topic_entries(events[:-2], public, trusted_heads=[head], workers=1)
+    assert not report.ok and "missing" in report.reason
