@@ -423,6 +423,11 @@ class Ledger:
         """
         with self._mutex:
             writer_key = self._writer_key()
+            for name, text in (("kind", kind), ("cid", cid)):
+                if not isinstance(text, str) or not text.isascii() and not _encodable(text):
+                    raise LedgerRefusal(f"{name} must be UTF-8 text, got {text!r}")
+            if not isinstance(payload, bytes):
+                raise LedgerRefusal(f"payload must be bytes, got {type(payload).__name__}")
             metadata = _metadata_for(kind, metadata, payload)
             try:
                 metadata_bytes = canonical_json(metadata)
@@ -670,6 +675,14 @@ def _metadata_for(kind: str, metadata: dict[str, Any] | None, payload: bytes) ->
     if not isinstance(metadata, dict):
         raise LedgerRefusal(f"metadata must be a JSON object, got {type(metadata).__name__}")
     return metadata
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
+        return False
+    return True
 
 
 def _write_json_atomically(path: Path, value: dict[str, Any]) -> None:

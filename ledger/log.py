@@ -362,8 +362,10 @@ def _write_quarantine(log_path: Path, name: str, data: bytes | BinaryIO) -> Path
     """Write ``data`` to <log dir>/quarantine/``name`` durably (file and folder fsynced)."""
     folder = log_path.parent / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
-    target = folder / name
-    partial = folder / (name + ".part")
+    target, n = folder / name, 1
+    while os.path.lexists(target):  # never replace an earlier copy
+        target, n = folder / f"{name}.{n}", n + 1
+    partial = folder / (target.name + ".part")
     with open(partial, "wb") as sink:
         if isinstance(data, bytes):
             sink.write(data)

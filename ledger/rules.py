@@ -9,7 +9,9 @@ Signatures are checked separately (the auditor checks them in parallel).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ledger.checkpoints import checkpoint_metadata, parse_tree_head_message
@@ -188,6 +190,8 @@ def upload_statement_refusal(
     )
     if payload.startswith(prefix) and payload.endswith(b"}"):
         nonce = payload[len(prefix) : -1]
+        if _PLAIN_NONCE.fullmatch(nonce) and (nonce.isascii() or _is_utf8(nonce)):
+            return None  # a string with nothing to escape: canonical as it stands
         try:
             value = json.loads(nonce)
         except (ValueError, UnicodeDecodeError):
@@ -195,6 +199,19 @@ def upload_statement_refusal(
         if isinstance(value, str) and value and _json_text(value) == nonce:
             return None
     return _statement_mismatch(kind, cid, metadata_bytes, payload)
+
+
+# A JSON string literal holding no quote, backslash or control character: it decodes to its
+# own content and canonical JSON writes it back unchanged (given valid UTF-8).
+_PLAIN_NONCE = re.compile(rb'"[^"\\\x00-\x1f]+"')
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _statement_mismatch(kind: str, cid: str, metadata_bytes: bytes, payload: bytes) -> str:
@@ -232,7 +249,8 @@ def lab_refusal(metadata: dict[str, Any], record: KeyRecord) -> str | None:
 
 
 def _json_text(value: str) -> bytes:
-    return canonical_json(value)
+    """Canonical JSON of a string (what canonical_json gives, without its generic walk)."""
+    return encode_basestring(value).encode("utf-8")
 
 
 __all__ = [

@@ -160,6 +160,10 @@ NON_CANONICAL = {
     "not JSON": lambda cid: b"upload " + cid.encode(),
     "BOM first": lambda cid: b"\xef\xbb\xbf" + canonical_json(_statement(cid)),
     "duplicate key": lambda cid: canonical_json(_statement(cid))[:-1] + b',"cid":"bafkreiother"}',
+    "nonce not UTF-8": lambda cid: canonical_json(_statement(cid)).replace(b'"abc"', b'"ab\xff"'),
+    "nonce empty": lambda cid: canonical_json(_statement(cid, nonce="")),
+    "nonce escaped quote": lambda cid: canonical_json(_statement(cid)).replace(
+        b'"abc"', b'"a\\u0022"'),
 }
 
 
@@ -190,3 +194,22 @@ def test_leading_space_payload_naming_another_cid_is_refused(built: Built) -> No
         ledger.append_signed("dataset", "bafkreicidy", {}, payload, public_bytes(alpha),
                              alpha.sign(payload))
     assert ledger.find("bafkreicidy") is None
+
+
+@pytest.mark.parametrize("cid", ["bafkrei\ud800", None, 5])
+def test_a_cid_that_is_not_text_is_refused_cleanly(built: Built, cid: object) -> None:
+    alpha = built.labs["alpha"]
+    payload = upload_payload("dataset", "bafkreiok", {})
+    with pytest.raises(LedgerRefusal, match="cid"):
+        built.ledger.append_signed("dataset", cid, {}, payload, public_bytes(alpha),
+                                   alpha.sign(payload))
+
+
+def test_nonces_with_characters_canonical_json_keeps_are_accepted(built: Built) -> None:
+    alpha = built.labs["alpha"]
+    for n, nonce in enumerate(("é-ü", "tab\x7fdel", "a/b\u2028c")):
+        cid = f"bafkreinonce{n}"
+        payload = upload_payload("dataset", cid, {}, nonce=nonce)
+        built.ledger.append_signed("dataset", cid, {}, payload, public_bytes(alpha),
+                                   alpha.sign(payload))
+    assert verify_file(built.ledger.directory, built.ledger_public, workers=1).ok
