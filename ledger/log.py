@@ -136,9 +136,7 @@ def classify_damage(stream: BinaryIO, size: int, offset: int) -> tuple[bool, str
     writer then refuses and keeps every byte.
     """
     remaining = size - offset
-    if remaining > MAX_RECORD + 8:
-        if _zero_from(stream, offset, size):
-            return True, ""
+    if remaining > MAX_RECORD + 8:  # never cut more than one frame's worth, zeros or not
         return False, f"{remaining} bytes follow it, more than one frame can hold"
     stream.seek(offset)
     tail = stream.read(remaining)
@@ -178,19 +176,6 @@ def whole_frame_inside(data: bytes) -> int | None:
                     return start
             at = data.find(magic, at + 1)
     return None
-
-
-def _zero_from(stream: BinaryIO, offset: int, size: int) -> bool:
-    stream.seek(offset)
-    remaining = size - offset
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 1 << 20))
-        if not chunk:
-            break
-        if chunk.count(0) != len(chunk):
-            return False
-        remaining -= len(chunk)
-    return True
 
 
 def encode_frame(record: bytes) -> bytes:

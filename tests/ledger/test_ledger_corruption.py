@@ -308,3 +308,12 @@ def test_a_whole_final_frame_is_torn_only_if_its_checksum_was_never_written(
     with pytest.warns(TornTailWarning):
         Ledger.open(directory).close()
     assert log.read_bytes() == good
+
+
+def test_more_zeros_than_one_frame_can_hold_are_not_cut(pristine: Path, tmp_path: Path) -> None:
+    """A crash during one append cannot leave more than one frame's worth of bytes."""
+    directory = copy_ledger(pristine, tmp_path / "l")
+    log = directory / "ledger.log"
+    damaged = log.read_bytes() + bytes((8 << 20) + 9)
+    log.write_bytes(damaged)
+    assert_refused_and_kept(directory, damaged)
