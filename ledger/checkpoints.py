@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.entries import HASH_SIZE, SIGNATURE_SIZE, EncodingError
+from ledger.files import json_type
 from ledger.keys import signature_is_valid
 
 STH_MAGIC = b"MLS1"
@@ -43,22 +44,24 @@ class SignedTreeHead:
         }
 
     @classmethod
-    def from_json(cls, value: dict[str, Any], origin: str = "tree head") -> SignedTreeHead:
-        try:
-            head = cls(
-                tree_size=int(value["tree_size"]),
-                root_hash=bytes.fromhex(value["root_hash"]),
-                timestamp_us=int(value["timestamp_us"]),
-                signature=bytes.fromhex(value["signature"]),
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise EncodingError(
-                f"{origin}: expected tree_size, root_hash (hex), timestamp_us, signature (hex): "
-                f"{error}"
-            ) from None
-        if len(head.root_hash) != HASH_SIZE or len(head.signature) != SIGNATURE_SIZE:
-            raise EncodingError(f"{origin}: root_hash must be 32 bytes and signature 64 bytes")
-        return head
+    def from_json(cls, value: Any, origin: str = "tree head") -> SignedTreeHead:
+        """Parse ``{"tree_size", "root_hash", "timestamp_us", "signature"}``; EncodingError
+        names the field that is missing, of the wrong type, or unknown."""
+        if not isinstance(value, dict):
+            raise EncodingError(f"{origin}: expected a JSON object with {', '.join(HEAD_FIELDS)}")
+        missing = [name for name in HEAD_FIELDS if name not in value]
+        if missing:
+            raise EncodingError(f"{origin}: missing field {', '.join(missing)} (a tree head holds "
+                                f"{', '.join(HEAD_FIELDS)})")
+        unknown = sorted(set(value) - set(HEAD_FIELDS))
+        if unknown:
+            raise EncodingError(f"{origin}: field {unknown[0]!r} is not part of a tree head")
+        return cls(
+            tree_size=_integer(value, "tree_size", origin, 0, 2**64 - 1),
+            root_hash=_hex(value, "root_hash", origin, HASH_SIZE),
+            timestamp_us=_integer(value, "timestamp_us", origin, -(2**63), 2**63 - 1),
+            signature=_hex(value, "signature", origin, SIGNATURE_SIZE),
+        )
 
     def to_record(self) -> bytes:
         """Binary form used as the closing frame of an export."""
@@ -72,6 +75,33 @@ class SignedTreeHead:
             )
         size, root, ts = parse_tree_head_message(record[:STH_SIZE])
         return cls(size, root, ts, record[STH_SIZE:])
+
+
+HEAD_FIELDS = ("tree_size", "root_hash", "timestamp_us", "signature")
+
+
+def _integer(value: dict[str, Any], name: str, origin: str, low: int, high: int) -> int:
+    number = value[name]
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise EncodingError(f"{origin}.{name}: expected an integer, got {json_type(number)}")
+    if not low <= number <= high:
+        raise EncodingError(f"{origin}.{name}: {number} is outside {low}..{high}")
+    return number
+
+
+def _hex(value: dict[str, Any], name: str, origin: str, size: int) -> bytes:
+    text = value[name]
+    if not isinstance(text, str):
+        raise EncodingError(
+            f"{origin}.{name}: expected {2 * size} hex digits, got {json_type(text)}"
+        )
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != size or len(text) != 2 * size:
+        raise EncodingError(f"{origin}.{name}: expected {2 * size} hex digits")
+    return raw
 
 
 def tree_head_message(tree_size: int, root_hash: bytes, timestamp_us: int) -> bytes:

@@ -86,6 +86,17 @@ def parse_canonical_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def timestamp_text(timestamp_us: int) -> str:
+    """An entry's timestamp for people (UTC, to the second); raw microseconds if out of range."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromtimestamp(timestamp_us / 1e6, UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp_us} us"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -105,6 +116,14 @@ class Entry:
     submitter_signature: bytes
     ledger_signature: bytes = b""
     _record: bytes | None = field(default=None, repr=False, compare=False)
+    _metadata_bytes: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def metadata_bytes(self) -> bytes:
+        """The canonical JSON of the metadata, as the record holds it."""
+        if self._metadata_bytes is not None:
+            return self._metadata_bytes
+        return canonical_json(self.metadata)
 
     def body_bytes(self) -> bytes:
         if self._record is not None:
@@ -213,6 +232,7 @@ def decode_record(record: bytes) -> Entry:
         submitter_signature=record[pos : pos + SIGNATURE_SIZE],
         ledger_signature=record[pos + SIGNATURE_SIZE :],
         _record=record,
+        _metadata_bytes=metadata_bytes,
     )
 
 

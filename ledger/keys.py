@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -25,12 +26,13 @@ from ledger.entries import (
     PUBLIC_KEY_SIZE,
     canonical_json,
 )
+from ledger.files import InputFileError, read_bounded, read_text, shown
 
 ROLE_ADMIN = "admin"
 ROLE_LAB = "lab"
 
 
-class KeyFileError(Exception):
+class KeyFileError(InputFileError):
     """A key file that is missing, unreadable, or locked with another passphrase."""
 
 
@@ -78,22 +80,34 @@ def write_public_key(public: bytes, path: Path) -> None:
 
 
 def read_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    """An Ed25519 PKCS#8 PEM key file (read bounded: a regular file of at most 64 KiB)."""
+    name = shown(path)
     try:
-        pem = Path(path).read_bytes()
-    except OSError as error:
-        raise KeyFileError(f"cannot read private key {path}: {error.strerror}") from None
+        pem = read_bounded(path, "private key")
+    except InputFileError as error:
+        raise KeyFileError(str(error)) from None
+    if pem.startswith(b"\xef\xbb\xbf"):
+        raise KeyFileError(f"private key {name} starts with a UTF-8 byte-order mark; expected "
+                           "a PEM file beginning '-----BEGIN' (save it without a BOM)")
+    if not pem.lstrip().startswith(b"-----BEGIN"):
+        raise KeyFileError(f"private key {name} is not a PEM file; expected '-----BEGIN "
+                           "PRIVATE KEY-----' or '-----BEGIN ENCRYPTED PRIVATE KEY-----'")
     try:
         key = serialization.load_pem_private_key(pem, password=passphrase or None)
     except TypeError:
         raise KeyFileError(
-            f"{path} is encrypted: give its passphrase (--passphrase-file)"
+            f"private key {name} is encrypted: give its passphrase (--passphrase-file)"
             if not passphrase
-            else f"{path} is not encrypted: drop the passphrase"
+            else f"private key {name} is not encrypted: drop the passphrase"
         ) from None
-    except ValueError:
-        raise KeyFileError(f"{path}: wrong passphrase or not a PEM private key") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyFileError(
+            f"private key {name}: wrong passphrase or not a PEM PKCS#8 Ed25519 private key"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} holds a {type(key).__name__}, expected an Ed25519 key")
+        raise KeyFileError(
+            f"private key {name} holds a {type(key).__name__}, expected an Ed25519 key"
+        )
     return key
 
 
@@ -101,7 +115,13 @@ def parse_public_key(text: str, origin: str = "public key") -> bytes:
     """Accept 64 hex digits or a PEM SubjectPublicKeyInfo block."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
-        key = serialization.load_pem_public_key(text.encode("ascii"))
+        try:
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+        except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm):
+            raise KeyFileError(
+                f"{origin}: not a readable PEM public key; expected '-----BEGIN PUBLIC KEY-----' "
+                "holding an Ed25519 key, or 64 hex digits"
+            ) from None
         if not isinstance(key, Ed25519PublicKey):
             raise KeyFileError(f"{origin}: PEM holds {type(key).__name__}, expected Ed25519")
         return key.public_bytes_raw()
@@ -115,23 +135,42 @@ def parse_public_key(text: str, origin: str = "public key") -> bytes:
 
 
 def read_public_key(path_or_hex: str | Path) -> bytes:
-    """A .pub file path, or the hex key itself."""
+    """A .pub file path (read bounded, ASCII), or the hex key itself."""
     path = Path(path_or_hex)
-    if path.exists():
-        return parse_public_key(path.read_text(encoding="ascii"), origin=str(path))
-    return parse_public_key(str(path_or_hex), origin="public key argument")
+    if os.path.lexists(path):
+        try:
+            text = read_text(path, "public key", encoding="ascii")
+        except InputFileError as error:
+            raise KeyFileError(str(error)) from None
+        return parse_public_key(text, origin=f"public key {shown(path)}")
+    text = str(path_or_hex).strip()
+    if text and not text.startswith("-----BEGIN") and not all(
+        c in "0123456789abcdefABCDEF" for c in text
+    ):
+        raise KeyFileError(f"public key {shown(text)}: no such file, and not 64 hex digits")
+    return parse_public_key(text, origin="public key argument")
 
 
 def read_passphrase_file(path: str | Path | None) -> bytes | None:
     if path is None:
         return None
     try:
-        data = Path(path).read_bytes().rstrip(b"\r\n")
-    except OSError as error:
-        raise KeyFileError(f"cannot read passphrase file {path}: {error.strerror}") from None
+        data = read_bounded(path, "passphrase file").rstrip(b"\r\n")
+    except InputFileError as error:
+        raise KeyFileError(str(error)) from None
     if not data:
-        raise KeyFileError(f"passphrase file {path} is empty")
+        raise KeyFileError(f"passphrase file {shown(path)} is empty")
     return data
+
+
+def lab_name_problem(lab: object) -> str | None:
+    """Why ``lab`` cannot name a lab, or None: 1-100 ASCII letters, digits, '-', '_' or '.'."""
+    if not isinstance(lab, str) or not lab:
+        return "lab name must be a non-empty string"
+    if len(lab) > 100 or not lab.isascii() or not all(c.isalnum() or c in "-_." for c in lab):
+        return (f"lab name {shown(lab)!r}: use 1 to 100 ASCII letters, digits, '-', '_' or "
+                "'.'")
+    return None
 
 
 # --- payloads the admin signs -------------------------------------------------------------

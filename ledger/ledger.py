@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -30,14 +31,17 @@ from ledger.entries import (
     KIND_CHECKPOINT,
     KIND_KEY_REGISTERED,
     KIND_KEY_REVOKED,
+    UPLOAD_KINDS,
     ZERO_HASH,
     EncodingError,
     Entry,
+    canonical_json,
     decode_record,
     encode_body,
     parse_canonical_object,
     sha256,
 )
+from ledger.files import SMALL_FILE, InputFileError, read_json_object, shown
 from ledger.keys import (
     ROLE_ADMIN,
     ROLE_LAB,
@@ -52,7 +56,15 @@ from ledger.keys import (
     write_private_key,
     write_public_key,
 )
-from ledger.log import EXPORT_MAGIC, AppendOnlyLog, LogError, encode_frame, open_frames
+from ledger.log import (
+    EXPORT_MAGIC,
+    HEADER_SIZE,
+    MAX_RECORD,
+    AppendOnlyLog,
+    LogError,
+    encode_frame,
+    open_frames,
+)
 from ledger.merkle import MerkleTree, leaf_hash
 from ledger.rules import LedgerRefusal, LedgerState
 
@@ -61,6 +73,8 @@ KEY_NAME = "ledger.key"
 PUBLIC_NAME = "ledger.pub"
 HEAD_NAME = "tree-head.json"
 DEFAULT_CHECKPOINT_EVERY = 1000
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,9 @@ class Ledger:
         self.state = LedgerState(ledger_public)
         self.tree = MerkleTree()
         self._offsets = array("Q")
+        self._end = HEADER_SIZE  # byte offset just past the last entry read or written
+        self._latest: dict[str, int] = {}  # kind -> seq of its latest entry
+        self._head_stamp: tuple[int, int, int] | None = None  # tree-head.json last checked
         self._by_cid: dict[str, list[int]] = {}
         self._checkpoints: list[SignedTreeHead] = []
         self._last_hash = ZERO_HASH
@@ -170,50 +187,125 @@ class Ledger:
         """
         directory = Path(path)
         log_path = directory / LOG_NAME
-        if not log_path.exists():
+        if not os.path.lexists(log_path):
             raise LogError(
-                f"no ledger at {directory} (missing {LOG_NAME}); run `materialabs ledger init`"
+                f"no ledger at {shown(directory)} (missing {LOG_NAME}); run "
+                "`materialabs ledger init`"
             )
         key_path = directory / KEY_NAME
-        if ledger_key is None and key_path.exists():
+        if ledger_key is None and os.path.lexists(key_path):
             try:
                 ledger_key = read_private_key(key_path, passphrase)
             except KeyFileError:
                 if not readonly:
                     raise
         if ledger_key is None and not readonly:
-            raise LogError(f"{directory}: the writer needs the ledger private key ({key_path})")
+            raise LogError(
+                f"{shown(directory)}: the writer needs the ledger private key ({shown(key_path)})"
+            )
         ledger_public = (
             public_bytes(ledger_key) if ledger_key else read_public_key(directory / PUBLIC_NAME)
         )
         if readonly:
             ledger = cls(directory, ledger_public, ledger_key, None, checkpoint_every)
-            stream, reader, _ = open_frames(log_path)
-            with stream:
-                for frame in reader:
-                    ledger._replay(frame.offset, frame.record)
+            ledger.refresh()
             return ledger
         log, frames = AppendOnlyLog.open_for_append(log_path)
         ledger = cls(directory, ledger_public, ledger_key, log, checkpoint_every)
         try:
+            # Under the writer's lock: the head file cannot change while the log is read.
+            head = _signed_head_file(directory, ledger_public)
             for frame in frames:
                 ledger._replay(frame.offset, frame.record)
+            ledger._check_against(head)
         except Exception:
             log.close()
             raise
         return ledger
+
+    def refresh(self) -> int:
+        """Read-only ledgers: replay the entries appended since the last look; how many.
+
+        Only the new frames are read. The log must still hold, at the same place, the last
+        entry read before (else it was replaced or rewritten underneath) and must not have
+        shrunk; corruption raises LogError; an incomplete final frame (an append in
+        progress) is left for the next look.
+        """
+        if self._log is not None:
+            return 0
+        with self._mutex:
+            log_path = self.directory / LOG_NAME
+            # The head file first: the writer writes it only after the entries it covers
+            # are on disk, so the log read next is at least as long. Unchanged since the
+            # last look, it was already checked (and this log extends that one).
+            head_stamp = _file_stamp(self.directory / HEAD_NAME)
+            head = None
+            if head_stamp != self._head_stamp:
+                head = _signed_head_file(self.directory, self.ledger_public)
+            stream, reader, magic = open_frames(log_path, self._end, len(self.tree))
+            with stream:
+                if reader.size < self._end:
+                    raise LogError(
+                        f"{shown(log_path)} shrank from {self._end} to {reader.size} bytes "
+                        "underneath this reader: entries were cut or the log was replaced"
+                    )
+                if len(self.tree):
+                    self._check_last_entry(stream)
+                before = len(self.tree)
+                for frame in reader:
+                    self._replay(frame.offset, frame.record)
+            problem = reader.problem
+            if problem is not None and not problem.at_tail:
+                raise LogError(
+                    f"{shown(log_path)}: entry {problem.index} at byte offset {problem.offset} "
+                    f"is corrupt ({problem.reason})"
+                )
+            self._check_against(head)
+            self._head_stamp = head_stamp
+            return len(self.tree) - before
+
+    def _check_last_entry(self, stream: Any) -> None:
+        seq = len(self.tree) - 1
+        stream.seek(self._offsets[seq])
+        length = int.from_bytes(stream.read(4), "big")
+        record = stream.read(length) if length <= MAX_RECORD else b""
+        if leaf_hash(record) != self.tree.leaf_hash_at(seq):
+            raise LogError(
+                f"{shown(self.directory / LOG_NAME)}: entry {seq} is no longer the entry "
+                "read before: the log was replaced or rewritten underneath this reader"
+            )
+
+    def _check_against(self, head: SignedTreeHead | None) -> None:
+        """The log must extend the latest tree head this ledger signed and kept beside it."""
+        if head is None:
+            return
+        where = shown(self.directory / HEAD_NAME)
+        if head.tree_size > len(self.tree):
+            raise LogError(
+                f"{shown(self.directory / LOG_NAME)} holds {len(self.tree)} entries but "
+                f"{where}, signed by this ledger, covers {head.tree_size}: entries are "
+                "missing (the log was cut or replaced); refusing to use it. Every byte is "
+                "kept; restore the log from an export or backup"
+            )
+        if self.tree.root(head.tree_size) != head.root_hash:
+            raise LogError(
+                f"{shown(self.directory / LOG_NAME)}: its first {head.tree_size} entries differ "
+                f"from the ones {where} (signed by this ledger) covers: the log was replaced "
+                "or rewritten; refusing to use it"
+            )
 
     def _replay(self, offset: int, record: bytes) -> None:
         try:
             entry = decode_record(record)
         except EncodingError as error:
             raise LogError(
-                f"{self.directory}: entry {len(self.tree)} is unreadable: {error}"
+                f"{shown(self.directory)}: entry {len(self.tree)} at byte offset {offset} is "
+                f"corrupt (unreadable: {error})"
             ) from None
         if entry.seq != len(self.tree) or entry.prev_hash != self._last_hash:
             raise LogError(
-                f"{self.directory}: entry {len(self.tree)} does not chain to its predecessor; "
-                "run `materialabs ledger verify`"
+                f"{shown(self.directory)}: entry {len(self.tree)} at byte offset {offset} is "
+                "corrupt (it does not chain to its predecessor); run `materialabs ledger verify`"
             )
         self._record_appended(entry, offset, record)
 
@@ -246,22 +338,52 @@ class Ledger:
         return self.state.registry.keys
 
     def get(self, seq: int) -> Entry:
+        """Entry ``seq``, re-read from the log and checked against the one replayed before."""
         if not 0 <= seq < len(self.tree):
             raise IndexError(f"entry {seq} does not exist (ledger has {len(self.tree)} entries)")
         with open(self.directory / LOG_NAME, "rb") as stream:
             stream.seek(self._offsets[seq])
             length = int.from_bytes(stream.read(4), "big")
-            return decode_record(stream.read(length))
+            record = stream.read(length) if length <= MAX_RECORD else b""
+        return self._known(seq, record)
+
+    def _known(self, seq: int, record: bytes) -> Entry:
+        if leaf_hash(record) != self.tree.leaf_hash_at(seq):
+            raise LogError(
+                f"{shown(self.directory / LOG_NAME)}: entry {seq} at byte offset "
+                f"{self._offsets[seq]} is not the entry read before: the log is corrupt or "
+                "was changed underneath this process"
+            )
+        return decode_record(record)
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        """Entries [start, stop), each checked against the one replayed before."""
         stop = len(self.tree) if stop is None else min(stop, len(self.tree))
-        stream, reader, _ = open_frames(self.directory / LOG_NAME)
+        start = max(0, start)
+        if start >= stop:
+            return
+        stream, reader, _ = open_frames(self.directory / LOG_NAME, self._offsets[start], start)
+        following = start
         with stream:
             for frame in reader:
                 if frame.index >= stop:
                     return
-                if frame.index >= start:
-                    yield decode_record(frame.record)
+                yield self._known(frame.index, frame.record)
+                following = frame.index + 1
+        if following >= stop:
+            return
+        problem = reader.problem
+        raise LogError(
+            f"{shown(self.directory / LOG_NAME)}: reading stopped before entry {stop}: "
+            + (f"entry {problem.index} at byte offset {problem.offset} is corrupt "
+               f"({problem.reason})" if problem
+               else f"the log ends after entry {following - 1}, shorter than read before")
+        )
+
+    def latest(self, kind: str) -> Entry | None:
+        """The latest entry of ``kind``, or None."""
+        seq = self._latest.get(kind)
+        return None if seq is None else self.get(seq)
 
     def find(self, cid: str) -> Entry | None:
         """The latest entry naming ``cid``, or None."""
@@ -301,9 +423,20 @@ class Ledger:
         """
         with self._mutex:
             writer_key = self._writer_key()
+            for name, text in (("kind", kind), ("cid", cid)):
+                if not isinstance(text, str) or not text.isascii() and not _encodable(text):
+                    raise LedgerRefusal(f"{name} must be UTF-8 text, got {text!r}")
+            if not isinstance(payload, bytes):
+                raise LedgerRefusal(f"payload must be bytes, got {type(payload).__name__}")
             metadata = _metadata_for(kind, metadata, payload)
+            try:
+                metadata_bytes = canonical_json(metadata)
+            except (ValueError, TypeError) as error:
+                raise LedgerRefusal(f"metadata is not JSON the ledger can store: {error}") from None
             seq = len(self.tree)
-            reason = self.state.refusal(seq, kind, cid, metadata, payload, signer_public)
+            reason = self.state.refusal(
+                seq, kind, cid, metadata, payload, signer_public, metadata_bytes
+            )
             if reason is None and not signature_is_valid(signer_public, signature, payload):
                 reason = "submitter signature does not verify over the payload with the given key"
             if reason is not None:
@@ -347,6 +480,10 @@ class Ledger:
                 self.ledger_public,
                 head.signature,
             )
+            # The head file claims the log holds these entries: they must be on disk first,
+            # also inside a batch (a reopened writer refuses a log shorter than the head).
+            assert self._log is not None
+            self._log.sync()
             _write_json_atomically(self.directory / HEAD_NAME, head.to_json())
             return entry
 
@@ -403,6 +540,8 @@ class Ledger:
         self.state.apply(entry.seq, entry.kind, entry.metadata, entry.payload)
         self.tree.append_leaf_hash(leaf_hash(record))
         self._offsets.append(offset)
+        self._end = offset + len(record) + 8
+        self._latest[entry.kind] = entry.seq
         self._last_hash = sha256(record)
         self._last_timestamp = entry.timestamp_us
         if entry.cid:
@@ -469,47 +608,68 @@ class Ledger:
     # --- export ------------------------------------------------------------------------------
 
     def export(self, out: str | Path) -> SignedTreeHead:
-        """Write every entry plus a closing signed tree head: all an auditor needs."""
+        """Write every entry plus a closing signed tree head: all an auditor needs.
+
+        Each frame is re-read from the log and checked against the entry replayed before,
+        so the export holds exactly the entries its closing head signs; on any difference
+        it fails (LogError) and leaves nothing at ``out``.
+        """
         with self._mutex:
             size = len(self.tree)
             head = self.tree_head(size)
-            end = (self._log.size if self._log else None) or _end_of_entry(self, size)
         out = Path(out)
         tmp = out.with_name(out.name + ".part")
-        with open(self.directory / LOG_NAME, "rb") as source, open(tmp, "wb") as sink:
+        try:
+            self._write_export(tmp, size, head)
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return head
+
+    def _write_export(self, tmp: Path, size: int, head: SignedTreeHead) -> None:
+        stream, reader, _ = open_frames(self.directory / LOG_NAME)
+        with stream, open(tmp, "wb") as sink:
             sink.write(EXPORT_MAGIC)
-            source.seek(8)
-            remaining = end - 8
-            while remaining > 0:
-                chunk = source.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise LogError(f"{self.directory / LOG_NAME} shrank while exporting")
-                sink.write(chunk)
-                remaining -= len(chunk)
+            written = 0
+            for frame in reader:
+                if frame.index >= size:
+                    break
+                if leaf_hash(frame.record) != self.tree.leaf_hash_at(frame.index):
+                    raise LogError(
+                        f"{shown(self.directory / LOG_NAME)}: entry {frame.index} at byte "
+                        f"offset {frame.offset} is not the entry read before; not exporting"
+                    )
+                sink.write(encode_frame(frame.record))
+                written += 1
+            if written < size:
+                problem = reader.problem
+                raise LogError(
+                    f"{shown(self.directory / LOG_NAME)}: entry {written} "
+                    + (f"at byte offset {problem.offset} is corrupt ({problem.reason})"
+                       if problem else "is missing: the log shrank")
+                    + f"; not exporting (the ledger holds {size} entries)"
+                )
             sink.write(encode_frame(head.to_record()))
             sink.flush()
             os.fsync(sink.fileno())
-        os.replace(tmp, out)
-        return head
-
-
-def _end_of_entry(ledger: Ledger, size: int) -> int:
-    if size == 0:
-        return 8
-    with open(ledger.directory / LOG_NAME, "rb") as stream:
-        stream.seek(ledger._offsets[size - 1])
-        length = int.from_bytes(stream.read(4), "big")
-    return ledger._offsets[size - 1] + 4 + length + 4
 
 
 def _metadata_for(kind: str, metadata: dict[str, Any] | None, payload: bytes) -> dict[str, Any]:
-    if kind in KEY_KINDS and metadata is None:
+    """The entry's metadata; when omitted, what the submitter signed (the rules check it)."""
+    if metadata is None and kind in KEY_KINDS + UPLOAD_KINDS:
         try:
             statement = parse_canonical_object(payload, f"{kind} payload")
         except EncodingError as error:
             raise LedgerRefusal(str(error)) from None
-        statement.pop("kind", None)
-        return statement
+        if kind in KEY_KINDS:
+            statement.pop("kind", None)
+            return statement
+        signed = statement.get("metadata")
+        if not isinstance(signed, dict):
+            raise LedgerRefusal(f"{kind} payload: metadata must be a JSON object")
+        return signed
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -517,10 +677,51 @@ def _metadata_for(kind: str, metadata: dict[str, Any] | None, payload: bytes) ->
     return metadata
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from JSON "\ud800"
+        return False
+    return True
+
+
 def _write_json_atomically(path: Path, value: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps(value, indent=2) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
     os.replace(tmp, path)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _signed_head_file(directory: Path, ledger_public: bytes) -> SignedTreeHead | None:
+    """The tree head the writer keeps beside the log, if present and signed by this ledger.
+
+    It is derived (rewritten at every checkpoint), so an unreadable or unsigned one is
+    only logged; a good one is proof of how long the log was, and ``_check_against``
+    holds the log to it.
+    """
+    path = directory / HEAD_NAME
+    if not os.path.lexists(path):
+        return None
+    try:
+        head = SignedTreeHead.from_json(read_json_object(path, "tree head", SMALL_FILE),
+                                        shown(path))
+    except (InputFileError, EncodingError) as error:
+        logger.warning("%s; ignored (it is rewritten at the next checkpoint)", error)
+        return None
+    if not head.signature_valid(ledger_public):
+        logger.warning("%s is not signed by this ledger's key; ignored", shown(path))
+        return None
+    return head
 
 
 def init_ledger(

@@ -9,7 +9,9 @@ Signatures are checked separately (the auditor checks them in parallel).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ledger.checkpoints import checkpoint_metadata, parse_tree_head_message
@@ -22,9 +24,10 @@ from ledger.entries import (
     UPLOAD_KINDS,
     EncodingError,
     canonical_json,
+    parse_canonical_object,
     sha256,
 )
-from ledger.keys import ROLE_ADMIN, ROLE_LAB, Registry
+from ledger.keys import ROLE_ADMIN, ROLE_LAB, KeyRecord, Registry
 
 
 class LedgerRefusal(Exception):
@@ -49,8 +52,13 @@ class LedgerState:
         metadata: dict[str, Any],
         payload: bytes,
         submitter: bytes,
+        metadata_bytes: bytes | None = None,
     ) -> str | None:
-        """Why this entry may not stand at ``seq`` (signatures aside), or None."""
+        """Why this entry may not stand at ``seq`` (signatures aside), or None.
+
+        ``metadata_bytes`` is the canonical JSON of ``metadata`` when the caller already
+        has it (the auditor reads it from the record); otherwise it is computed.
+        """
         if kind not in KINDS:
             return f"kind {kind!r} is not one of {', '.join(KINDS)}"
         if seq == 0:
@@ -62,7 +70,17 @@ class LedgerState:
         if kind in KEY_KINDS:
             reason = self.registry.admin_refusal(submitter, seq)
             return reason or self._key_entry_refusal(kind, cid, metadata, payload)
-        return self.registry.upload_refusal(submitter, seq) or _upload_refusal(kind, cid, payload)
+        reason = self.registry.upload_refusal(submitter, seq)
+        if reason:
+            return reason
+        if metadata_bytes is None:
+            metadata_bytes = canonical_json(metadata)
+        reason = upload_statement_refusal(kind, cid, metadata_bytes, payload)
+        if reason:
+            return reason
+        record = self.registry.lookup(submitter)
+        assert record is not None  # upload_refusal said the key is registered
+        return lab_refusal(metadata, record)
 
     def _key_entry_refusal(
         self, kind: str, cid: str, metadata: dict[str, Any], payload: bytes
@@ -144,24 +162,102 @@ def _checkpoint_refusal(
     return None
 
 
-def _upload_refusal(kind: str, cid: str, payload: bytes) -> str | None:
+UPLOAD_STATEMENT_KEYS = ("cid", "kind", "metadata", "nonce")
+
+
+def upload_statement_refusal(
+    kind: str, cid: str, metadata_bytes: bytes, payload: bytes
+) -> str | None:
+    """Uploads: the payload is exactly ``upload_payload(kind, cid, metadata, nonce=...)``.
+
+    The only accepted payload is the canonical JSON statement {"cid", "kind", "metadata",
+    "nonce"} naming this entry's CID and kind, whose metadata is byte for byte the entry's
+    and whose nonce is a non-empty string. Anything else is refused: a payload that one
+    reader parses one way and the rules another (a leading space, a duplicate key) could
+    carry a lab's signature over one CID onto another, or let the entry's metadata say
+    what the lab never signed.
+
+    Checked without decoding the whole payload: the statement is rebuilt from the entry's
+    own (already canonical) fields and compared byte for byte; only the nonce is parsed.
+    """
     if kind not in UPLOAD_KINDS:
         return f"kind {kind!r} cannot be uploaded"
     if not cid:
         return f"{kind} entries need a CID"
-    # A payload that names a CID or kind must name this entry's: a lab's signature
-    # over one upload cannot be attached to another CID.
-    if payload[:1] == b"{":
+    prefix = b"".join(
+        (b'{"cid":', _json_text(cid), b',"kind":', _json_text(kind), b',"metadata":',
+         metadata_bytes, b',"nonce":')
+    )
+    if payload.startswith(prefix) and payload.endswith(b"}"):
+        nonce = payload[len(prefix) : -1]
+        if _PLAIN_NONCE.fullmatch(nonce) and (nonce.isascii() or _is_utf8(nonce)):
+            return None  # a string with nothing to escape: canonical as it stands
         try:
-            statement = json.loads(payload)
+            value = json.loads(nonce)
         except (ValueError, UnicodeDecodeError):
+            value = None
+        if isinstance(value, str) and value and _json_text(value) == nonce:
             return None
-        if isinstance(statement, dict):
-            if "cid" in statement and statement["cid"] != cid:
-                return f"signed payload names CID {statement['cid']!r}, entry has {cid!r}"
-            if "kind" in statement and statement["kind"] != kind:
-                return f"signed payload names kind {statement['kind']!r}, entry has {kind!r}"
+    return _statement_mismatch(kind, cid, metadata_bytes, payload)
+
+
+# A JSON string literal holding no quote, backslash or control character: it decodes to its
+# own content and canonical JSON writes it back unchanged (given valid UTF-8).
+_PLAIN_NONCE = re.compile(rb'"[^"\\\x00-\x1f]+"')
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _statement_mismatch(kind: str, cid: str, metadata_bytes: bytes, payload: bytes) -> str:
+    """Name what is wrong with a payload that is not this entry's upload statement."""
+    expected = "the canonical JSON statement ledger.upload_payload makes"
+    try:
+        statement = parse_canonical_object(payload, "signed payload")
+    except EncodingError as error:
+        return f"{error}; an upload payload must be {expected}"
+    if tuple(sorted(statement)) != UPLOAD_STATEMENT_KEYS:
+        return (f"signed payload holds {sorted(statement)}; an upload statement holds exactly "
+                f"{', '.join(UPLOAD_STATEMENT_KEYS)}")
+    if statement["cid"] != cid:
+        return f"signed payload names CID {statement['cid']!r}, entry has {cid!r}"
+    if statement["kind"] != kind:
+        return f"signed payload names kind {statement['kind']!r}, entry has {kind!r}"
+    if not isinstance(statement["metadata"], dict):
+        return "signed payload metadata must be a JSON object"
+    if not isinstance(statement["nonce"], str) or not statement["nonce"]:
+        return "signed payload nonce must be a non-empty string"
+    return "entry metadata differs from the metadata the submitter signed"
+
+
+def lab_refusal(metadata: dict[str, Any], record: KeyRecord) -> str | None:
+    """An upload may name only its own lab: the one its signing key is registered to."""
+    if "lab" not in metadata:
+        return None  # the entry's lab is its key's lab
+    lab = metadata["lab"]
+    if lab != record.lab or not isinstance(lab, str):
+        return (
+            f"metadata.lab is {lab!r}, but the signing key {record.public_key.hex()[:16]}... "
+            f"is registered to lab {record.lab!r}: a lab may only upload under its own name"
+        )
     return None
 
 
-__all__ = ["LedgerRefusal", "LedgerState", "checkpoint_metadata", "key_payload_mismatch"]
+def _json_text(value: str) -> bytes:
+    """Canonical JSON of a string (what canonical_json gives, without its generic walk)."""
+    return encode_basestring(value).encode("utf-8")
+
+
+__all__ = [
+    "LedgerRefusal",
+    "LedgerState",
+    "checkpoint_metadata",
+    "key_payload_mismatch",
+    "lab_refusal",
+    "upload_statement_refusal",
+]

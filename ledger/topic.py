@@ -15,13 +15,13 @@ import base64
 import binascii
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.checkpoints import SignedTreeHead
 from ledger.log import LogError
-from ledger.verify import VerifyReport, verify_export
+from ledger.verify import TrustedHead, VerifyReport, verify_export
 
 DEFAULT_TOPIC = "ledger.entries"
 
@@ -76,8 +76,12 @@ def verify_topic_entries(
     *,
     trusted_head: SignedTreeHead | None = None,
     workers: int | None = None,
+    trusted_heads: Sequence[SignedTreeHead | TrustedHead] = (),
 ) -> VerifyReport:
-    """Audit the ledger the events describe; report the first bad entry and why."""
+    """Audit the ledger the events describe; report the first bad entry and why.
+
+    ``trusted_heads`` (and ``trusted_head``): tree heads seen before, which the topic must
+    extend (without one, a topic cut at the end cannot be told from a shorter ledger)."""
     by_seq: dict[int, TopicEntry] = {}
     problem = _first_problem(by_seq, entries)
     if not by_seq and problem is None:
@@ -92,6 +96,7 @@ def verify_topic_entries(
         trusted_head=trusted_head,
         require_closing_head=False,
         workers=workers,
+        trusted_heads=trusted_heads,
     )
     if problem is not None and (report.ok or (report.first_bad_seq or 0) > problem[0]):
         report = dataclasses.replace(

@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 
 from materialabs.cli import UserError
-from materialabs.cli.ledger import DEFAULT_LEDGER, _ledger_option, _sub, open_writer
+from materialabs.cli.ledger import (
+    DEFAULT_LEDGER,
+    _ledger_option,
+    _oserror,
+    _sub,
+    open_writer,
+    shown,
+)
 
 DEFAULT_KEYS = os.environ.get("MATERIALABS_KEYS", str(Path.home() / ".materialabs" / "keys"))
 
@@ -89,27 +96,31 @@ def cmd_new(args: argparse.Namespace) -> int:
     from ledger.keys import (
         KeyFileError,
         generate_key,
+        lab_name_problem,
         public_bytes,
         read_passphrase_file,
         write_private_key,
         write_public_key,
     )
 
-    if not args.lab.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise UserError(f"lab name {args.lab!r}: use letters, digits, '-', '_' or '.'")
+    problem = lab_name_problem(args.lab)
+    if problem:
+        raise UserError(problem)
     out = Path(args.out).expanduser()
     private_path, public_path = out / f"{args.lab}.key", out / f"{args.lab}.pub"
-    if private_path.exists():
-        raise UserError(f"{private_path} already exists; not overwriting a key")
+    if os.path.lexists(private_path):
+        raise UserError(f"{shown(private_path)} already exists; not overwriting a key")
     try:
         passphrase = read_passphrase_file(args.passphrase_file)
         key = generate_key()
         write_private_key(key, private_path, passphrase)
+        write_public_key(public_bytes(key), public_path)
     except KeyFileError as error:
         raise UserError(str(error)) from None
-    write_public_key(public_bytes(key), public_path)
-    print(f"private key  {private_path} (mode 0600{', encrypted' if passphrase else ''})")
-    print(f"public key   {public_path}: {public_bytes(key).hex()}")
+    except OSError as error:
+        raise UserError(f"cannot write the key pair in {shown(out)}: {_oserror(error)}") from None
+    print(f"private key  {shown(private_path)} (mode 0600{', encrypted' if passphrase else ''})")
+    print(f"public key   {shown(public_path)}: {public_bytes(key).hex()}")
     print("next: send the .pub file to the ledger admin to have it registered")
     return 0
 
@@ -128,7 +139,11 @@ def _admin_key(args: argparse.Namespace):
 
 def cmd_register(args: argparse.Namespace) -> int:
     from ledger import LedgerRefusal
+    from ledger.keys import lab_name_problem
 
+    problem = lab_name_problem(args.lab)
+    if problem:
+        raise UserError(problem)
     admin, public = _admin_key(args)
     with open_writer(args.ledger, args.passphrase_file) as ledger:
         try:
@@ -154,19 +169,25 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ledger import Ledger, LogError
+    from ledger.keys import KeyFileError
 
     try:
         ledger = Ledger.open(args.ledger, readonly=True)
-    except LogError as error:
+    except (LogError, KeyFileError) as error:
         raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"cannot open the ledger {shown(args.ledger)}: {_oserror(error)}") \
+            from None
     for record in ledger.registry.values():
         state = (
             f"revoked at {record.revoked_seq} ({record.revoked_reason or 'no reason'})"
             if record.revoked_seq is not None
             else "active"
         )
+        # Lab names come from admin-signed entries; shown escaped, never as raw control text.
+        lab = record.lab if record.lab.isprintable() else repr(record.lab)
         print(
-            f"{record.public_key.hex()}  {record.role:<5} {record.lab:<24} "
+            f"{record.public_key.hex()}  {record.role:<5} {lab:<24} "
             f"registered at {record.registered_seq}, {state}"
         )
     return 0

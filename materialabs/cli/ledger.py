@@ -25,7 +25,7 @@ export and the ledger's public key (ledger.pub, 64 hex digits).
 examples:
   materialabs ledger init --ledger ./ledger            # ledger key + admin key + entry 0
   materialabs ledger export audit.export --ledger ./ledger
-  materialabs ledger verify audit.export --ledger-key ledger.pub
+  materialabs ledger verify audit.export --ledger-key ledger.pub --since receipt.json
   materialabs ledger verify audit.export --ledger-key ledger.pub --content --store local:./store
   materialabs ledger verify --topic ledger.entries --bootstrap HOST:9092 --ledger-key ledger.pub
   materialabs ledger prove bafkrei... --out receipt.json
@@ -50,6 +50,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _consistency(commands)
     _checkpoint(commands)
     _export(commands)
+
+
+def _count(low: int, high: int):
+    """An argparse type: an integer in low..high (argparse reports anything else, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
 def _sub(commands: argparse._SubParsersAction, name: str, help_: str, example: str):
@@ -87,7 +102,7 @@ def _init(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--admin-passphrase-file", help="passphrase for the admin key")
     p.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=_count(0, 1 << 32),
         default=1000,
         metavar="K",
         help="write a signed tree head every K entries (default 1000)",
@@ -108,13 +123,16 @@ def cmd_init(args: argparse.Namespace) -> int:
             admin_passphrase=read_passphrase_file(args.admin_passphrase_file),
             checkpoint_every=args.checkpoint_every,
         )
-    except (LogError, KeyFileError, FileExistsError) as error:
+    except (LogError, KeyFileError) as error:
         raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"cannot create the ledger in {shown(args.ledger)}: {_oserror(error)}") \
+            from None
     with ledger:
-        print(f"ledger      {ledger.directory}")
-        print(f"ledger key  {ledger.directory / 'ledger.key'} (keep private)")
+        print(f"ledger      {shown(ledger.directory)}")
+        print(f"ledger key  {shown(ledger.directory / 'ledger.key')} (keep private)")
         print(f"public key  {ledger.ledger_public.hex()}  (give this to auditors)")
-        print(f"admin key   {admin_path} (registers and revokes lab keys; keep offline)")
+        print(f"admin key   {shown(admin_path)} (registers and revokes lab keys; keep offline)")
     return 0
 
 
@@ -149,8 +167,14 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         "head already covers it (about twice as slow)",
     )
     p.add_argument(
+        "--since",
         "--tree-head",
-        help="a tree head JSON you trust (e.g. from a receipt): the export must extend it",
+        dest="since",
+        action="append",
+        metavar="FILE",
+        help="a tree head seen before (tree-head.json, `ledger checkpoint` output, a receipt "
+        "or a consistency proof; repeatable): the ledger must be at least that large and "
+        "consistent with it (RFC 6962), so entries cut from the end are caught",
     )
     p.add_argument(
         "--topic",
@@ -161,26 +185,24 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         "--bootstrap",
         help="Kafka bootstrap servers for --topic (default $MATERIALABS_KAFKA)",
     )
-    p.add_argument("--workers", type=int, help="signature-checking processes (default: CPUs)")
+    p.add_argument(
+        "--workers", type=_count(1, 256), help="signature-checking processes (default: CPUs)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_verify)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ledger.checkpoints import SignedTreeHead
     from ledger.verify import verify_file
 
-    trusted = None
-    if args.tree_head:
-        document = _read_json(args.tree_head)
-        trusted = SignedTreeHead.from_json(document.get("tree_head", document), args.tree_head)
     if args.topic:
-        report = _verify_topic(args, trusted)
+        ledger_public = _ledger_public(args.ledger_key, Path(args.ledger))
+        report = _verify_topic(args, _since_heads(args.since, ledger_public))
     else:
         source = Path(args.source or args.ledger)
-        if not source.exists():
-            raise UserError(f"{source} does not exist (give an export file or ledger directory)")
+        _require_source(source)
         ledger_public = _ledger_public(args.ledger_key, source)
+        trusted = _since_heads(args.since, ledger_public)
         store = None
         if args.content:
             if not args.store:
@@ -191,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ledger_public,
             store,
             all_signatures=args.all_signatures,
-            trusted_head=trusted,
+            trusted_heads=trusted,
             workers=args.workers,
             progress=True,
         )
@@ -207,13 +229,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{report.checkpoints_verified} checkpoints, {report.ledger_signatures} entry "
             f"ledger signatures, {report.content_checked} CIDs re-fetched"
         )
+        for note in report.notes:
+            if note.startswith("consistent with"):
+                print(f"    {note}")
     else:
         where = "" if report.first_bad_seq is None else f" at entry {report.first_bad_seq}"
         print(f"FAILED{where}: {report.reason}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
-def _verify_topic(args: argparse.Namespace, trusted: Any) -> Any:
+def _require_source(source: Path) -> None:
+    """An export file or a ledger directory; anything else is a usage mistake."""
+    import stat
+
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as error:
+        raise UserError(
+            f"{shown(source)}: {_oserror(error)} (give an export file or ledger directory)"
+        ) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserError(f"{shown(source)} is not a regular file or directory; give an export "
+                        "file or ledger directory")
+
+
+def _since_heads(paths: list[str] | None, ledger_public: bytes) -> list[Any]:
+    """The tree heads the --since files vouch for (each file checked; exit 2 if unusable)."""
+    from ledger.verify import DocumentError, TrustedHead, heads_in_document
+
+    heads = []
+    for path in paths or []:
+        document = _read_json(path, "tree head file")
+        try:
+            heads += [TrustedHead(head, shown(path))
+                      for head in heads_in_document(document, ledger_public)]
+        except DocumentError as error:
+            raise UserError(f"{shown(path)}: {error}") from None
+    return heads
+
+
+def _verify_topic(args: argparse.Namespace, trusted: list[Any]) -> Any:
     from ledger.log import LogError
     from ledger.topic import read_topic, verify_topic_entries
     from ledger.verify import VerifyReport
@@ -228,7 +283,7 @@ def _verify_topic(args: argparse.Namespace, trusted: Any) -> Any:
     ledger_public = _ledger_public(args.ledger_key, Path(args.ledger))
     try:
         return verify_topic_entries(
-            read_topic(bootstrap, args.topic), ledger_public, trusted_head=trusted,
+            read_topic(bootstrap, args.topic), ledger_public, trusted_heads=trusted,
             workers=args.workers,
         )
     except LogError as error:
@@ -250,7 +305,7 @@ def _ledger_public(option: str | None, source: Path) -> bytes:
     from ledger.keys import KeyFileError, read_public_key
 
     candidate = option
-    if candidate is None and source.is_dir() and (source / "ledger.pub").exists():
+    if candidate is None and source.is_dir() and os.path.lexists(source / "ledger.pub"):
         candidate = str(source / "ledger.pub")
     if candidate is None:
         raise UserError("give the ledger's public key with --ledger-key (file or 64 hex digits)")
@@ -260,14 +315,25 @@ def _ledger_public(option: str | None, source: Path) -> bytes:
         raise UserError(str(error)) from None
 
 
-def _read_json(path: str) -> dict[str, Any]:
+def _read_json(path: str, what: str) -> dict[str, Any]:
+    """A JSON object from a regular file of bounded size; one line naming the file if not."""
+    from ledger.files import InputFileError, read_json_object
+
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read JSON from {path}: {error}") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return value
+        return read_json_object(path, what)
+    except InputFileError as error:
+        raise UserError(str(error)) from None
+
+
+def _oserror(error: OSError) -> str:
+    where = f" ({shown(error.filename)})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def shown(path: Any) -> str:
+    from ledger.files import shown as display
+
+    return display(path)
 
 
 # --- show ---------------------------------------------------------------------------------
@@ -282,10 +348,10 @@ def _show(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", nargs="?", help="export file or ledger directory (default --ledger)")
     p.add_argument("--ledger", default=DEFAULT_LEDGER, help="ledger directory if no SOURCE")
-    p.add_argument("--seq", type=int, help="only this entry")
+    p.add_argument("--seq", type=_count(0, 2**64 - 1), help="only this entry")
     p.add_argument("--cid", help="only entries naming this CID")
     p.add_argument("--kind", help="only entries of this kind")
-    p.add_argument("--last", type=int, help="only the last N entries")
+    p.add_argument("--last", type=_count(1, 1 << 32), help="only the last N entries")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_show)
 
@@ -304,17 +370,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     # With --last only a window is kept; otherwise entries stream out as they are read.
     kept: deque[Any] = deque(maxlen=args.last) if args.last else deque()
-    position = 0
+    position, damage = 0, None
     for item in items:
         if not isinstance(item, bytes):
-            print(f"(stopped at unreadable frame {item.index}: {item.reason})", file=sys.stderr)
+            damage = f"entry {item.index} at byte offset {item.offset} is unreadable: {item.reason}"
             break
         if item[:4] == STH_MAGIC:
             continue
         try:
             entry = decode_record(item)
         except EncodingError as error:
-            print(f"(stopped at malformed entry {position}: {error})", file=sys.stderr)
+            damage = f"entry {position} is malformed: {error}"
             break
         position += 1
         if _wanted(entry, args):
@@ -323,17 +389,26 @@ def cmd_show(args: argparse.Namespace) -> int:
                 _print_entry(kept.popleft(), args.json)
     for entry in kept:
         _print_entry(entry, args.json)
+    if damage:
+        # Not a quiet end: what follows the damage is not shown. Audit with `ledger verify`.
+        print(f"materialabs ledger show: {shown(path)}: stopped: {damage}; the entries after "
+              "it are not shown (run `materialabs ledger verify`)", file=sys.stderr)
+        return 1
     return 0
 
 
 def _print_entry(entry: Any, as_json: bool) -> None:
+    from ledger.entries import timestamp_text
+
     if as_json:
         print(json.dumps(entry.summary(), sort_keys=True))
         return
     meta = json.dumps(entry.metadata, sort_keys=True)
+    # Kind and CID come from the file being shown: escaped if they hold control characters.
+    kind, cid = (text if text.isprintable() else ascii(text) for text in (entry.kind, entry.cid))
     print(
-        f"{entry.seq:>8}  {entry.kind:<14} {entry.cid or '-':<20} "
-        f"{_iso(entry.timestamp_us)}  by {entry.submitter_public.hex()[:12]}  {meta}"
+        f"{entry.seq:>8}  {kind:<14} {cid or '-':<20} "
+        f"{timestamp_text(entry.timestamp_us)}  by {entry.submitter_public.hex()[:12]}  {meta}"
     )
 
 
@@ -343,12 +418,6 @@ def _wanted(entry: Any, args: argparse.Namespace) -> bool:
         and (args.cid is None or entry.cid == args.cid)
         and (args.kind is None or entry.kind == args.kind)
     )
-
-
-def _iso(timestamp_us: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp_us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- proofs -------------------------------------------------------------------------------
@@ -375,6 +444,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
         receipt = ledger.prove_inclusion(args.target)
     except (LookupError, ValueError, LogError) as error:
         raise UserError(str(error)) from None
+    finally:
+        ledger.close()
     _emit(receipt.to_json(), args.out)
     print(
         f"entry {receipt.leaf_index} is in the tree of size {receipt.tree_head.tree_size} "
@@ -397,26 +468,45 @@ def _verify_proof(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify_proof(args: argparse.Namespace) -> int:
-    from ledger.verify import check_consistency_document, check_inclusion_receipt
+    from ledger.verify import (
+        DocumentError,
+        consistency_problem,
+        parse_consistency,
+        parse_receipt,
+        receipt_problem,
+    )
 
-    document = _read_json(args.proof)
+    document = _read_json(args.proof, "proof file")
     ledger_public = _ledger_public(args.ledger_key, Path(args.proof))
     kind = document.get("type")
+    try:
+        if kind == "inclusion":
+            receipt = parse_receipt(document)
+        elif kind == "consistency":
+            proof = parse_consistency(document)
+        elif "type" not in document:
+            raise DocumentError("field type is missing: expected 'inclusion' or 'consistency'")
+        else:
+            raise DocumentError(f"field type: expected 'inclusion' or 'consistency', got {kind!r}")
+    except DocumentError as error:
+        raise UserError(f"{shown(args.proof)}: {error}") from None
     if kind == "inclusion":
-        problem = check_inclusion_receipt(document, ledger_public)
-        what = (
-            f"entry {document.get('leaf_index')} is in the tree of size {document.get('tree_size')}"
-        )
-    elif kind == "consistency":
-        problem = check_consistency_document(document, ledger_public)
-        old, new = document["old_tree_head"]["tree_size"], document["new_tree_head"]["tree_size"]
-        what = f"the tree of size {new} extends the tree of size {old}"
+        problem = receipt_problem(receipt, ledger_public)
+        lines = receipt.describe()
+        summary = f"entry {receipt.entry.seq} is in the tree of size {receipt.tree_size}"
     else:
-        raise UserError(f"{args.proof}: type must be 'inclusion' or 'consistency', got {kind!r}")
+        problem = consistency_problem(proof, ledger_public)
+        old, new = proof.old_head, proof.new_head
+        lines = [f"old root {old.root_hash.hex()}, new root {new.root_hash.hex()}"]
+        summary = f"the tree of size {new.tree_size} extends the tree of size {old.tree_size}"
     if problem:
-        print(f"INVALID: {problem}", file=sys.stderr)
+        print(f"INVALID: {shown(args.proof)}: {problem}", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
         return 1
-    print(f"OK: {what}")
+    print(f"OK: {summary}")
+    for line in lines:
+        print(f"  {line}")
     return 0
 
 
@@ -427,21 +517,48 @@ def _consistency(commands: argparse._SubParsersAction) -> None:
         "prove the ledger at size NEW extends the ledger at size OLD",
         "materialabs ledger consistency 1000 2000 --out proof.json",
     )
-    p.add_argument("old", type=int, help="older tree size")
-    p.add_argument("new", type=int, nargs="?", help="newer tree size (default: now)")
+    p.add_argument(
+        "old",
+        help="older tree size, or a file holding a tree head seen before (tree-head.json, "
+        "`ledger checkpoint` output, a receipt): the proof then starts from that head",
+    )
+    p.add_argument(
+        "new", type=_count(0, 2**64 - 1), nargs="?", help="newer tree size (default: now)"
+    )
     _ledger_option(p)
     p.add_argument("--out", help="write the proof here (default: stdout)")
     p.set_defaults(func=cmd_consistency)
 
 
 def cmd_consistency(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ledger.log import LogError
 
     ledger = _open_readonly(args)
     try:
-        proof = ledger.prove_consistency(args.old, args.new)
-    except (LookupError, ValueError, LogError) as error:
-        raise UserError(str(error)) from None
+        old_head = None
+        if args.old.isdigit():
+            old_size = int(args.old)
+        elif os.path.lexists(args.old):
+            # The last head a file vouches for: a receipt's, or a proof's newer one.
+            old_head = _since_heads([args.old], ledger.ledger_public)[-1].head
+            old_size = old_head.tree_size
+        else:
+            raise UserError(f"OLD {shown(args.old)!r}: expected a tree size or a tree head file")
+        try:
+            proof = ledger.prove_consistency(old_size, args.new)
+        except (LookupError, ValueError, LogError) as error:
+            raise UserError(str(error)) from None
+        if old_head is not None:
+            if ledger.tree.root(old_size) != old_head.root_hash:
+                print(f"INCONSISTENT: the ledger's first {old_size} entries are not the ones the "
+                      f"tree head in {shown(args.old)} covers (rewritten history or a split "
+                      "view)", file=sys.stderr)
+                return 1
+            proof = replace(proof, old_head=old_head)
+    finally:
+        ledger.close()
     _emit(proof.to_json(), args.out)
     print(
         f"{len(proof.proof)} hashes prove size {proof.new_head.tree_size} extends "
@@ -454,7 +571,10 @@ def cmd_consistency(args: argparse.Namespace) -> int:
 def _emit(document: dict[str, Any], out: str | None) -> None:
     text = json.dumps(document, indent=2) + "\n"
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {shown(out)}: {_oserror(error)}") from None
     else:
         sys.stdout.write(text)
 
@@ -474,9 +594,14 @@ def _checkpoint(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from ledger.checkpoints import SignedTreeHead
+
     with open_writer(args.ledger, args.passphrase_file) as ledger:
         entry = ledger.checkpoint()
-    print(json.dumps(entry.metadata, indent=2))
+    # The signed head (keep it: `ledger verify --since FILE` holds the ledger to it).
+    head = SignedTreeHead(entry.metadata["tree_size"], bytes.fromhex(entry.metadata["root_hash"]),
+                          entry.metadata["timestamp_us"], entry.submitter_signature)
+    print(json.dumps(head.to_json(), indent=2))
     return 0
 
 
@@ -499,10 +624,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         head = ledger.export(args.out)
     except LogError as error:
-        raise UserError(
-            f"{error} (export signs a closing tree head: it needs the ledger key)"
-        ) from None
-    print(f"wrote {args.out}: {head.tree_size} entries, root {head.root_hash.hex()}")
+        raise UserError(f"{error}; no export written") from None
+    except OSError as error:
+        raise UserError(f"cannot write {shown(args.out)}: {_oserror(error)}") from None
+    finally:
+        ledger.close()
+    print(f"wrote {shown(args.out)}: {head.tree_size} entries, root {head.root_hash.hex()}")
     return 0
 
 
@@ -518,6 +645,8 @@ def open_writer(directory: str, passphrase_file: str | None):
             return Ledger.open(directory, passphrase=read_passphrase_file(passphrase_file))
     except (LogError, KeyFileError) as error:
         raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"cannot open the ledger {shown(directory)}: {_oserror(error)}") from None
 
 
 def _open_readonly(args: argparse.Namespace):
@@ -531,3 +660,6 @@ def _open_readonly(args: argparse.Namespace):
         )
     except (LogError, KeyFileError) as error:
         raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"cannot open the ledger {shown(args.ledger)}: {_oserror(error)}") \
+            from None

@@ -9,7 +9,9 @@ kind, CID, signer and signature, is answered "duplicate" with the existing entry
 Append request (a dict, e.g. decoded from Avro or JSON):
     kind           "dataset" | "model" | "key_registered" | "key_revoked"
     cid            CIDv1 text ("" for key entries)
-    metadata       JSON object (may be omitted for key entries: read from the payload)
+    metadata       JSON object; may be omitted: the ledger then takes it from the signed
+                   payload (an upload's statement, a key entry's payload). If given, it
+                   must be exactly what the payload says, or the ledger refuses.
     payload        the signed bytes (bytes, or base64 text)
     signer_public  Ed25519 public key (32 bytes, or 64 hex digits)
     signature      Ed25519 signature over payload (64 bytes, or 128 hex digits)
@@ -96,8 +98,6 @@ def decode_append_request(message: dict[str, Any]) -> AppendRequest:
     metadata = message.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise RequestError(f"field metadata: expected a JSON object, got {type(metadata).__name__}")
-    if metadata is None and kind in UPLOAD_KINDS:
-        metadata = {}
     return AppendRequest(
         kind=kind,
         cid=_field(message, "cid", str, default=""),

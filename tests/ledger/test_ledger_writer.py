@@ -177,7 +177,7 @@ def test_inclusion_receipts_and_consistency_proofs_check_out(built) -> None:
     bad = dict(receipt, leaf_index=receipt["leaf_index"] - 1)
     assert check_inclusion_receipt(bad, ledger.ledger_public) is not None
     forged_path = dict(receipt, audit_path=[("00" * 32)] + receipt["audit_path"][1:])
-    assert "audit path" in check_inclusion_receipt(forged_path, ledger.ledger_public)
+    assert "audit_path" in check_inclusion_receipt(forged_path, ledger.ledger_public)
     other_key = public_bytes(Ed25519PrivateKey.generate())
     assert check_inclusion_receipt(receipt, other_key) is not None
     proof = ledger.prove_consistency(3).to_json()
