@@ -11,9 +11,11 @@ themselves through Kafka:
   a standby joining or leaving never takes the partition from a live leader. When the
   leader dies, its session times out (``LEASE_SESSION_TIMEOUT_MS``) and the group gives
   the partition to a standby; when it stops cleanly it leaves the group, at once.
-* **Start.** Only on taking the lease does an instance build the service's runner: its
-  ports (the ledger's writer lock, for one), its state and processed-ids tables read to
-  their end, and its consumer of the service's real topics.
+* **Start.** A standby builds the service's ports ahead (the acquisition's hull takes
+  seconds), except a ledger writer, whose lock belongs to the leader: that one it closes
+  at once and opens on taking the lease. Only on taking the lease does an instance build
+  the runner: its state and processed-ids tables read to their end, and its consumer of
+  the service's real topics.
 * **Fence.** The leader's bus is transactional, with one transactional id per group
   (``materialabs.<group>.leader``). Starting it makes the broker abort the previous
   leader's open transaction and refuse anything that producer sends afterwards. Every
@@ -36,6 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException
@@ -151,28 +154,51 @@ def serve_single_active(spec: ServiceSpec, bootstrap: str, member: str,
     lease = Lease(bootstrap, group, member)
     stats = RunStats()
     try:
+        say(f"{member}: standby for {group}, waiting for the lease")
+        ready_spec, ports = _ports_ahead(spec, member, say)
         while not stop.is_set():
-            say(f"{member}: standby for {group}, waiting for the lease")
             waited = time.monotonic()
             if not lease.wait(stop):
                 break
             say(f"{member}: took the lease of {group} after {time.monotonic() - waited:.1f} s")
-            if _lead(spec, bootstrap, group, member, lease, stop, stats, idle_exit_s,
-                     poll_timeout_s, max_records, say):
+            if _lead(ready_spec, ports, bootstrap, group, member, lease, stop, stats,
+                     idle_exit_s, poll_timeout_s, max_records, say):
                 break  # idle exit
+            say(f"{member}: standby for {group}, waiting for the lease")
     finally:
         lease.close()
     return stats
 
 
-def _lead(spec: ServiceSpec, bootstrap: str, group: str, member: str, lease: Lease,
-          stop: threading.Event, stats: RunStats, idle_exit_s: float | None,
-          poll_timeout_s: float, max_records: int, say: Callable[[str], None]) -> bool:
+def _ports_ahead(spec: ServiceSpec, member: str, say: Callable[[str], None]
+                 ) -> tuple[ServiceSpec, Mapping[str, Any] | None]:
+    """The spec to lead with and the ports built for it ahead, if they could be."""
+    if spec.ports is None:
+        return spec, None
+    started = time.monotonic()
+    try:
+        ports = dict(spec.ports())
+    except Exception as error:  # noqa: BLE001 - e.g. the leader holds the ledger's lock
+        say(f"{member}: ports are built on taking the lease ({error})")
+        return spec, None
+    ledger = ports.get("ledger")
+    if callable(getattr(ledger, "close", None)):
+        # A ledger writer (a read view has no close): its lock is the leader's.
+        ledger.close()
+        return spec, None
+    say(f"{member}: ports ready in {time.monotonic() - started:.1f} s")
+    return replace(spec, ports=None), ports
+
+
+def _lead(spec: ServiceSpec, ports: Mapping[str, Any] | None, bootstrap: str, group: str,
+          member: str, lease: Lease, stop: threading.Event, stats: RunStats,
+          idle_exit_s: float | None, poll_timeout_s: float, max_records: int,
+          say: Callable[[str], None]) -> bool:
     """Lead until the lease is lost or ``stop``; True only for an idle exit."""
     started = time.monotonic()
     bus = leader_bus(bootstrap, group)
     try:
-        runner = ServiceRunner(spec, bus, group=group)
+        runner = ServiceRunner(spec, bus, group=group, ports=ports)
     except Exception as error:  # noqa: BLE001 - e.g. the old leader still holds a file lock
         say(f"{member}: could not start as leader of {group} ({error}); retrying")
         _close_quietly(bus.close)
@@ -221,7 +247,8 @@ def _close_quietly(close: Callable[[], Any]) -> None:
         log.info("closing after leadership: %s", error)
 
 
-def lease_holders(bootstrap: str, groups: Iterable[str]) -> Mapping[str, str | None]:
+def lease_holders(bootstrap: str, groups: Iterable[str], timeout_s: float = ADMIN_TIMEOUT_S
+                  ) -> Mapping[str, str | None]:
     """For each service group that has a lease group with members: the client id
     (``<instance>/<pid>``) of the member holding the lease, or None mid-rebalance.
     Groups without lease members are left out (not single-active, or not running)."""
@@ -229,11 +256,11 @@ def lease_holders(bootstrap: str, groups: Iterable[str]) -> Mapping[str, str | N
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "materialabs-status",
                          "logger": _librdkafka_log})
     futures = admin.describe_consumer_groups([lease_group(g) for g in groups],
-                                             request_timeout=ADMIN_TIMEOUT_S)
+                                             request_timeout=timeout_s)
     holders: dict[str, str | None] = {}
     for group in groups:
         try:
-            description = futures[lease_group(group)].result(ADMIN_TIMEOUT_S)
+            description = futures[lease_group(group)].result(timeout_s)
         except KafkaException as error:
             raise BusError(f"cannot describe group {lease_group(group)!r} on "
                            f"{bootstrap}: {error}") from error
