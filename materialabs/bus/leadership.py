@@ -33,6 +33,7 @@ runner, plus the first fetch (measured in ``docs/events.md``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import threading
@@ -251,7 +252,9 @@ def lease_holders(bootstrap: str, groups: Iterable[str], timeout_s: float = ADMI
                   ) -> Mapping[str, str | None]:
     """For each service group that has a lease group with members: the client id
     (``<instance>/<pid>``) of the member holding the lease, or None mid-rebalance.
-    Groups without lease members are left out (not single-active, or not running)."""
+    Groups without lease members (not single-active, or not running) are left out, and so
+    are those the broker did not describe within ``timeout_s`` (a group coordinator that
+    is still loading, just after the broker started)."""
     groups = list(groups)
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "materialabs-status",
                          "logger": _librdkafka_log})
@@ -261,9 +264,9 @@ def lease_holders(bootstrap: str, groups: Iterable[str], timeout_s: float = ADMI
     for group in groups:
         try:
             description = futures[lease_group(group)].result(timeout_s)
-        except KafkaException as error:
-            raise BusError(f"cannot describe group {lease_group(group)!r} on "
-                           f"{bootstrap}: {error}") from error
+        except (KafkaException, concurrent.futures.TimeoutError) as error:
+            log.info("group %s on %s not described: %r", lease_group(group), bootstrap, error)
+            continue
         if not description.members:
             continue
         holders[group] = next(
