@@ -110,7 +110,7 @@ def _takeovers(run: Path) -> dict[str, float]:
 
 
 def run_config(label: str, scale: str, campaign: Path, takeover: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"scale-{label}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"scale-{label.replace(' ', '-')}-") as tmp:
         run = Path(tmp) / "run"
         env = _env(run, scale)
         began = time.monotonic()

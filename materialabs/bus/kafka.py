@@ -244,8 +244,8 @@ class _KafkaProducer:
                 break
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.05)
-            except KafkaException as exception:  # a fenced transactional producer
-                raise _error(exception.args[0], f"send to {topic}") from exception
+            except KafkaException as exception:  # e.g. a fenced transactional producer
+                raise self._error(exception.args[0], f"send to {topic}") from exception
         self._producer.poll(0)  # serve delivery callbacks as we go
 
     def flush(self, timeout_s: float = 60.0) -> None:
@@ -257,14 +257,15 @@ class _KafkaProducer:
             # SystemError caused by the KafkaException.
             cause = exception if isinstance(exception, KafkaException) else exception.__cause__
             if isinstance(cause, KafkaException):
-                raise _error(cause.args[0], "flush") from exception
+                raise self._error(cause.args[0], "flush") from exception
             raise
         if left:
             raise BusError(f"{left} records not acknowledged by Kafka at {self.bootstrap} "
                            f"within {timeout_s:.0f} s")
         if self._failures:
             failures, self._failures = self._failures, []
-            error = Fenced if any(code in _FENCED for _, code in failures) else BusError
+            fenced = self.transactional_id and any(code in _FENCED for _, code in failures)
+            error = Fenced if fenced else BusError
             raise error(f"{len(failures)} records were not written to Kafka at "
                         f"{self.bootstrap}; first: {failures[0][0]}")
 
@@ -294,7 +295,11 @@ class _KafkaProducer:
                 self._in_transaction = False
                 with contextlib.suppress(KafkaException):
                     self._producer.abort_transaction(ADMIN_TIMEOUT_S)
-            raise _error(error, f"transaction {self.transactional_id!r}") from exception
+            raise self._error(error, f"transaction {self.transactional_id!r}") from exception
+
+    def _error(self, error: KafkaError, what: str) -> BusError:
+        fenced = self.transactional_id and (error.fatal() or error.code() in _FENCED)
+        return (Fenced if fenced else BusError)(f"{what} on Kafka: {error.str()}")
 
     def close(self) -> None:
         if not self._closed:
@@ -309,11 +314,6 @@ class _KafkaProducer:
                              error.args[0].str())
                 return
             self.flush()
-
-
-def _error(error: KafkaError, what: str) -> BusError:
-    kind = Fenced if error.fatal() or error.code() in _FENCED else BusError
-    return kind(f"{what} on Kafka: {error.str()}")
 
 
 class _KafkaConsumer:
