@@ -160,5 +160,7 @@ def test_scaled_out_campaign_with_an_instance_and_each_leader_killed_matches_emb
     print(f"\nscaled-out campaign ({SCALE}; killed {', '.join(victims)}): "
           f"{outcome.wall_time_s:.1f} s; embedded {reference.wall_time_s:.1f} s; takeover "
           + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in takeovers.items()))
+    # Bounded: the lease's 6 s session timeout plus the runner's start, which on a loaded
+    # 2-core machine took up to 16 s.
     for seconds in takeovers.values():
-        assert seconds < 30
+        assert seconds < 45
