@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,15 @@ exit 2
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
+def run_dir(tmp_path: Path) -> Iterator[Path]:
     run = tmp_path / "run"
     (run / "kafka").mkdir(parents=True)
     (run / "ipfs").mkdir()
     # Nothing listens there: the services are stand-ins and status finds no lease roles.
     (run / "kafka" / "bootstrap").write_text("127.0.0.1:9\n")
     (run / "ipfs" / "api").write_text("http://127.0.0.1:9\n")
-    return run
+    yield run
+    _services(run, "stop")  # whatever a failing test left running
 
 
 def _services(run: Path, command: str, scale: str | None = None,
