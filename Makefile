@@ -10,6 +10,9 @@ VENV_PY := $(VENV)/bin/python
 PIP := $(VENV_PY) -m pip --disable-pip-version-check
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x tests/ledger"`.
 PYTEST_ARGS ?=
+# Instances per service for `make up`, e.g. `make up SCALE="predictor=3 dft_runner=2"`
+# (services not named get one; see docs/events.md, "Scale-out").
+SCALE ?=
 # Go is often installed outside the default PATH; Kubo is built with it.
 export PATH := $(PATH):/usr/local/go/bin
 
@@ -53,13 +56,13 @@ test: install infra ## install, then run the whole suite (fixtures start real Ka
 demo: install ## install, then run the demo campaign on the embedded runtime
 	$(VENV)/bin/materialabs demo
 
-up: install infra ## start Kafka, Kubo and the seven services as local processes (run/)
-	@bash infra/up.sh
+up: install infra ## start Kafka, Kubo and the services (run/); SCALE="predictor=3 dft_runner=2"
+	@SCALE="$(SCALE)" bash infra/up.sh
 
-down: ## stop what `make up` started
+down: ## stop what `make up` started (every instance)
 	@bash infra/down.sh
 
-status: ## show whether Kafka, Kubo and each service are up
+status: ## show whether Kafka, Kubo and each service instance are up, and which one leads
 	@bash infra/status.sh
 
 bench: install ## run every benchmark (quick mode where a benchmark offers one)

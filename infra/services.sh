@@ -1,18 +1,79 @@
 #!/usr/bin/env bash
-# Start, stop or show the seven MateriaLabs services as local processes.
-# usage: infra/services.sh start|stop|status
-# Each runs `.venv/bin/materialabs serve <name>` against the broker and Kubo node of the same
-# run folder (started first by infra/up.sh). Logs: run/logs/<name>.log; pids: run/services/.
+# Start, stop or show the seven MateriaLabs services as local processes, each as one or more
+# instances.
+# usage: [SCALE="predictor=3 dft_runner=2"] infra/services.sh start|stop|status
+# Each instance runs `.venv/bin/materialabs serve <name> --instance <name>-<i>` against the
+# broker and Kubo node of the same run folder (started first by infra/up.sh).
+# Logs: run/logs/<name>-<i>.log; pids: run/services/<name>-<i>.pid; the scale of the last
+# start: run/services/scale. SCALE names the services with more than one instance (the rest
+# get one); `start` on a running stack starts what is missing and stops instances beyond
+# the new counts. Instances of the single-active services (ingest, acquisition, retrainer,
+# ledger) elect a leader; `status` shows which one leads (asked of the broker).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 SERVICES=(ingest generator predictor acquisition dft_runner retrainer ledger)
+MAX_INSTANCES=16
 RUN="$(run_dir)"
 STATE="$RUN/services"
+SCALE_FILE="$STATE/scale"
 MATERIALABS_BIN="${MATERIALABS_BIN:-$REPO_ROOT/.venv/bin/materialabs}"
 mkdir -p "$STATE"
+declare -A COUNT
+
+parse_scale() {
+    # usage: parse_scale "predictor=3 dft-runner=2" -> COUNT[service]=instances (default 1).
+    local entry name count known
+    for name in "${SERVICES[@]}"; do COUNT[$name]=1; done
+    for entry in $1; do
+        [[ "$entry" == *=* ]] ||
+            die infra/services "SCALE entry '$entry' is not SERVICE=COUNT (e.g. SCALE=\"predictor=3 dft_runner=2\")"
+        name="${entry%%=*}"
+        name="${name//-/_}"
+        count="${entry#*=}"
+        known=0
+        for service in "${SERVICES[@]}"; do [[ "$service" == "$name" ]] && known=1; done
+        ((known)) ||
+            die infra/services "SCALE entry '$entry': no service '$name' (services: ${SERVICES[*]})"
+        [[ "$count" =~ ^[0-9]+$ ]] && ((10#$count >= 1 && 10#$count <= MAX_INSTANCES)) ||
+            die infra/services "SCALE entry '$entry': the count must be a whole number from 1 to $MAX_INSTANCES"
+        COUNT[$name]=$((10#$count))
+    done
+}
+
+read_scale() {
+    # The counts of the last start (one instance each when there was none).
+    local name count
+    for name in "${SERVICES[@]}"; do COUNT[$name]=1; done
+    [[ -f "$SCALE_FILE" ]] || return 0
+    while read -r name count; do
+        [[ -n "${COUNT[$name]:-}" && "$count" =~ ^[0-9]+$ ]] && COUNT[$name]=$count
+    done <"$SCALE_FILE"
+}
+
+instances() {
+    # usage: instances SERVICE -> its instance names for the current COUNT, one a line.
+    local i
+    for ((i = 1; i <= COUNT[$1]; i++)); do echo "$1-$i"; done
+}
+
+running_pid() {
+    # The pid of a live instance (empty otherwise).
+    local pid
+    pid="$(cat "$STATE/$1.pid" 2>/dev/null || true)"
+    if pid_alive "$pid"; then echo "$pid"; fi
+}
+
+any_running() {
+    local file
+    for file in "$STATE"/*.pid; do
+        [[ -e "$file" ]] && [[ -n "$(running_pid "$(basename "$file" .pid)")" ]] && return 0
+    done
+    return 1
+}
 
 start_all() {
+    parse_scale "${SCALE:-}"
     [[ -x "$MATERIALABS_BIN" ]] || die infra/services "$MATERIALABS_BIN not found; run 'make install' first"
     [[ -f "$RUN/kafka/bootstrap" && -f "$RUN/ipfs/api" ]] ||
         die infra/services "Kafka or Kubo has not been started in $RUN; run 'make up' (it starts them first)"
@@ -20,63 +81,136 @@ start_all() {
     export MATERIALABS_IPFS="$(cat "$RUN/ipfs/api")"
     export MATERIALABS_HOME="$RUN/home"
     mkdir -p "$MATERIALABS_HOME"
-    # The ledger, the retrainer's key and the default model must exist before any service.
-    "$MATERIALABS_BIN" setup >"$RUN/logs/setup.log" 2>&1 ||
-        die infra/services "materialabs setup failed; see $RUN/logs/setup.log"
-    local name pid
+    if ! any_running; then
+        # The ledger, the retrainer's key and the default model must exist before any
+        # service. (On a running stack they do, and the ledger service holds the writer lock.)
+        "$MATERIALABS_BIN" setup >"$RUN/logs/setup.log" 2>&1 ||
+            die infra/services "materialabs setup failed; see $RUN/logs/setup.log"
+    fi
+    local name instance pid started=()
+    stop_extra
+    : >"$SCALE_FILE"
     for name in "${SERVICES[@]}"; do
-        pid="$(cat "$STATE/$name.pid" 2>/dev/null || true)"
-        if pid_alive "$pid"; then
-            echo "$name: already running (pid $pid)"
-            continue
-        fi
-        nohup "$MATERIALABS_BIN" serve "$name" >"$RUN/logs/$name.log" 2>&1 </dev/null &
-        echo $! >"$STATE/$name.pid"
-        echo "$name: started (pid $!, log $RUN/logs/$name.log)"
+        echo "$name ${COUNT[$name]}" >>"$SCALE_FILE"
+        for instance in $(instances "$name"); do
+            pid="$(running_pid "$instance")"
+            if [[ -n "$pid" ]]; then
+                echo "$instance: already running (pid $pid)"
+                continue
+            fi
+            nohup "$MATERIALABS_BIN" serve "$name" --instance "$instance" \
+                >"$RUN/logs/$instance.log" 2>&1 </dev/null &
+            echo $! >"$STATE/$instance.pid"
+            started+=("$instance")
+            echo "$instance: started (pid $!, log $RUN/logs/$instance.log)"
+        done
     done
-    check_started
+    check_started "${started[@]}"
+}
+
+stop_extra() {
+    # Instances a smaller SCALE no longer wants (and pid files of an older layout).
+    local file instance wanted=" " name extra=()
+    for name in "${SERVICES[@]}"; do wanted+="$(instances "$name" | tr '\n' ' ')"; done
+    for file in "$STATE"/*.pid; do
+        [[ -e "$file" ]] || continue
+        instance="$(basename "$file" .pid)"
+        [[ "$wanted" == *" $instance "* ]] || extra+=("$instance")
+    done
+    ((${#extra[@]})) && stop_instances "${extra[@]}"
+    return 0
 }
 
 check_started() {
     # A service with a wrong configuration dies within seconds: say so now, not at `make status`.
-    local grace="${SERVICE_START_GRACE:-8}" name pid failed=0
+    (($#)) || return 0
+    local grace="${SERVICE_START_GRACE:-8}" instance failed=0
     sleep "$grace"
-    for name in "${SERVICES[@]}"; do
-        pid="$(cat "$STATE/$name.pid")"
-        if ! pid_alive "$pid"; then
-            echo "infra/services: $name exited during start-up; last log line: $(tail -n 1 "$RUN/logs/$name.log" 2>/dev/null) (log: $RUN/logs/$name.log)" >&2
-            rm -f "$STATE/$name.pid"
+    for instance in "$@"; do
+        if [[ -z "$(running_pid "$instance")" ]]; then
+            echo "infra/services: $instance exited during start-up; last log line: $(tail -n 1 "$RUN/logs/$instance.log" 2>/dev/null) (log: $RUN/logs/$instance.log)" >&2
+            rm -f "$STATE/$instance.pid"
             failed=1
         fi
     done
     return $failed
 }
 
-stop_all() {
-    local name
-    for name in "${SERVICES[@]}"; do
-        if [[ -f "$STATE/$name.pid" ]]; then
-            stop_pid "$(cat "$STATE/$name.pid")" "${SERVICE_STOP_TIMEOUT:-20}"
-            rm -f "$STATE/$name.pid"
-            echo "$name: stopped"
+stop_instances() {
+    # SIGTERM every given instance at once, then wait for all (SIGKILL what will not go).
+    local wait_s="${SERVICE_STOP_TIMEOUT:-20}" instance pid i pids=()
+    for instance in "$@"; do
+        pid="$(running_pid "$instance")"
+        if [[ -n "$pid" ]]; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
         fi
+    done
+    for ((i = 0; i < wait_s * 10; i++)); do
+        local alive=0
+        for pid in "${pids[@]}"; do pid_alive "$pid" && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
+        if pid_alive "$pid"; then
+            echo "process $pid did not stop within ${wait_s}s after SIGTERM; sending SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for instance in "$@"; do
+        rm -f "$STATE/$instance.pid"
+        echo "$instance: stopped"
     done
 }
 
+stop_all() {
+    local file instances=()
+    for file in "$STATE"/*.pid; do
+        [[ -e "$file" ]] && instances+=("$(basename "$file" .pid)")
+    done
+    ((${#instances[@]})) && stop_instances "${instances[@]}"
+    return 0
+}
+
+lease_roles() {
+    # "SERVICE CLIENT_ID" for each single-active service with lease members (from the broker).
+    [[ -f "$RUN/kafka/bootstrap" ]] || return 0
+    PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+        "$PY" "$INFRA_DIR/lib/leaders.py" "$(cat "$RUN/kafka/bootstrap")" "${SERVICES[@]}" 2>/dev/null || true
+}
+
 status_all() {
-    # A service is up while its process lives; one that died leaves its reason in its log.
-    local name pid down=0
+    # An instance is up while its process lives; one that died leaves its reason in its log.
+    # For a single-active service, each live instance is the leader or a standby.
+    read_scale
+    local name instance pid role down=0 roles holder
+    declare -A HOLDER
+    roles="$(lease_roles)"
+    while read -r name holder; do
+        [[ -n "$name" ]] && HOLDER[$name]="$holder"
+    done <<<"$roles"
     for name in "${SERVICES[@]}"; do
-        pid="$(cat "$STATE/$name.pid" 2>/dev/null || true)"
-        if pid_alive "$pid"; then
-            printf '%-11s up    pid %s, log %s\n' "$name" "$pid" "$RUN/logs/$name.log"
-        elif [[ -n "$pid" || -s "$RUN/logs/$name.log" ]]; then
-            printf '%-11s down  exited; last log line: %s\n' "$name" "$(tail -n 1 "$RUN/logs/$name.log" 2>/dev/null)"
-            down=1
-        else
-            printf '%-11s down\n' "$name"
-            down=1
-        fi
+        for instance in $(instances "$name"); do
+            pid="$(running_pid "$instance")"
+            log="$RUN/logs/$instance.log"
+            if [[ -n "$pid" ]]; then
+                role=""
+                case "${HOLDER[$name]:-}" in
+                    "") ;;  # not single-active (or its lease group not joined yet)
+                    -) role=electing ;;
+                    "$instance/$pid") role=leader ;;
+                    *) role=standby ;;
+                esac
+                printf '%-15s up    %-8s pid %s, log %s\n' "$instance" "$role" "$pid" "$log"
+            elif [[ -f "$STATE/$instance.pid" || -s "$log" ]]; then
+                printf '%-15s down  exited; last log line: %s\n' "$instance" "$(tail -n 1 "$log" 2>/dev/null)"
+                down=1
+            else
+                printf '%-15s down\n' "$instance"
+                down=1
+            fi
+        done
     done
     return $down
 }
@@ -85,5 +219,5 @@ case "${1:-}" in
     start) start_all ;;
     stop) stop_all ;;
     status) status_all ;;
-    *) die infra/services "usage: infra/services.sh start|stop|status" ;;
+    *) die infra/services "usage: [SCALE=\"predictor=3 dft_runner=2\"] infra/services.sh start|stop|status" ;;
 esac

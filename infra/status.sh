@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Show the health of Kafka, Kubo and the seven services; exit 0 only when all are up.
+# Show the health of Kafka, Kubo and every service instance (which one leads, for the
+# single-active services); exit 0 only when all are up.
 set -uo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 rc=0

@@ -96,6 +96,11 @@ class JsonState(MutableMapping[str, Any]):
         """Persist a value mutated in place (``state[k].append(...)``)."""
         self[key] = self[key]
 
+    def reload(self) -> None:
+        """Forget cached values, so the next reads see the table as caught up (after a
+        rebalance, a key's partition may have been handled by another member meanwhile)."""
+        self._cache = {key: self._cache[key] for key in self._dirty}
+
 
 @dataclass
 class Context:
@@ -147,6 +152,10 @@ class ServiceSpec:
     # depend on it. The price: outputs yielded before a handler failure are already out
     # (a retry sends them again under the same ids, which consumers drop).
     stream_outputs: bool = False
+    # Only one member of the group may be active (state not partition-affine to the
+    # inputs, or one writer): on Kafka, instances elect a leader and the rest stand by
+    # (materialabs.bus.leadership). Embedded, one process runs everything anyway.
+    single_active: bool = False
 
 
 @dataclass
@@ -320,10 +329,13 @@ class ServiceRunner:
     # -- the loop -------------------------------------------------------------------
     def step(self, timeout_s: float = 0.2, max_records: int = 500) -> int:
         """Poll one batch, handle it, make it durable, commit. Returns records seen."""
+        records = self.consumer.poll(timeout_s, max_records)
+        # After the poll: an assignment that changed during it may already have brought
+        # records of a partition another member handled until now (and wrote state for).
         if self.consumer.take_rebalanced():
             self.processed_ids.catch_up()
             self.state_table.catch_up()
-        records = self.consumer.poll(timeout_s, max_records)
+            self.context.state.reload()  # type: ignore[attr-defined]
         if not records:
             return 0
         if self.spec.before_batch is not None:

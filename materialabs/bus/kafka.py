@@ -7,6 +7,12 @@ and raises if one was not. Keyed records go where Kafka's Java client would put 
 only after a batch's outputs are durable. Tables are compacted topics
 (``materialabs.table.<name>``) read back to their end when a service starts.
 
+A bus made with ``transactional_id`` is a single-active service's leader's
+(``materialabs.bus.leadership``): it writes every batch (outputs, table writes, offsets) in
+one Kafka transaction, so a deposed leader's late writes are fenced by the broker and never
+read (consumers read committed records only); with ``group_instance_id`` its consumer is a
+static member, which the next leader replaces at once instead of waiting out a session.
+
 Why librdkafka rather than the pure-Python kafka-python: in `make up` runs, kafka-python
 3.0.12 members sometimes stayed in a rebalance for good (the leader logged "Elected group
 leader" and never finished the assignment) while spinning a core; and a C client costs a
@@ -15,6 +21,7 @@ fraction of the CPU per record, which the closed loop's throughput is made of.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,11 +53,19 @@ _BY_KEY = -1  # librdkafka's "unassigned partition": the partitioner picks one
 _LOST_OWNERSHIP = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
                    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST,
                    KafkaError._NO_OFFSET}
+# A transactional producer's fatal errors: a newer one with its id took over (what a
+# produce call reports once the producer is fenced is only "_FATAL").
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.FENCED_INSTANCE_ID,
+           KafkaError.INVALID_PRODUCER_EPOCH, KafkaError._FATAL}
 
 
 # librdkafka's own messages (e.g. "Coordinator load in progress: retrying" from a broker
 # that has just started) go through Python logging, not straight to stderr.
 _librdkafka_log = logging.getLogger("materialabs.bus.librdkafka")
+
+
+class Fenced(BusError):
+    """A newer leader took this member's transactional id: nothing more it writes counts."""
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -74,6 +89,9 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        # librdkafka's default, stated because fencing relies on it: records of aborted
+        # transactions (a deposed leader's batch) are never handed to the application.
+        "isolation.level": "read_committed",
         "max.partition.fetch.bytes": 4 * 1024 * 1024,
         "fetch.wait.max.ms": 50,
         "session.timeout.ms": 10_000,
@@ -89,10 +107,13 @@ class KafkaBus:
     """Port adapter over a Kafka cluster reachable at ``bootstrap`` ("host:port,...")."""
 
     def __init__(self, bootstrap: str, default_partitions: int = DEFAULT_PARTITIONS,
-                 replication_factor: int = 1) -> None:
+                 replication_factor: int = 1, *, transactional_id: str | None = None,
+                 group_instance_id: str | None = None) -> None:
         self.bootstrap = bootstrap
         self.default_partitions = default_partitions
         self.replication_factor = replication_factor
+        self.transactional_id = transactional_id
+        self.group_instance_id = group_instance_id
         self._admin: AdminClient | None = None
         self._known: dict[str, int] = {}
         self._tables: dict[str, _KafkaTable] = {}
@@ -150,15 +171,21 @@ class KafkaBus:
 
     def producer(self) -> _KafkaProducer:
         if self._producer is None:
-            self._producer = _KafkaProducer(self.bootstrap)
+            self._producer = _KafkaProducer(self.bootstrap, self.transactional_id)
         return self._producer
 
     def consumer(self, group: str, topics: Sequence[str],
                  from_beginning: bool = False) -> _KafkaConsumer:
         """A member of ``group``; ``from_beginning`` ignores the group's committed offsets
-        the first time partitions are assigned (a subscriber replaying a topic)."""
+        the first time partitions are assigned (a subscriber replaying a topic).
+
+        On a transactional bus the member commits its offsets inside the producer's
+        transaction."""
         self.create_topics(topics)
-        return _KafkaConsumer(self.bootstrap, group, list(topics), from_beginning)
+        transactions = self.producer() if self.transactional_id else None
+        return _KafkaConsumer(self.bootstrap, group, list(topics), from_beginning,
+                              group_instance_id=self.group_instance_id,
+                              transactions=transactions)
 
     def table(self, name: str) -> _KafkaTable:
         if name not in self._tables:
@@ -170,7 +197,10 @@ class KafkaBus:
 
     def close(self) -> None:
         for table in self._tables.values():
-            table.flush()
+            if not self.transactional_id:
+                # (A leader's unflushed writes belong to a batch that was not committed:
+                # its transaction is aborted below and the next leader redoes the batch.)
+                table.flush()
             table.close()
         if self._producer is not None:
             self._producer.close()
@@ -178,19 +208,34 @@ class KafkaBus:
 
 
 class _KafkaProducer:
-    def __init__(self, bootstrap: str) -> None:
+    """Kafka's producer; with ``transactional_id``, every record goes in a transaction
+    that begins with the first send and ends with ``commit_offsets``."""
+
+    def __init__(self, bootstrap: str, transactional_id: str | None = None) -> None:
         self.bootstrap = bootstrap
-        self._producer = Producer(producer_config(bootstrap))
-        self._failures: list[str] = []
+        self.transactional_id = transactional_id
+        config = producer_config(bootstrap)
+        if transactional_id:
+            # A batch may take as long as a poll interval (the retrainer trains in one).
+            config.update({"transactional.id": transactional_id,
+                           "transaction.timeout.ms": MAX_POLL_INTERVAL_MS})
+        self._producer = Producer(config)
+        self._failures: list[tuple[str, int]] = []  # (what, error code) per lost record
         self._closed = False
+        self._in_transaction = False
+        if transactional_id:
+            # Fences every older producer with this id: its open transaction is aborted
+            # here, and whatever it sends from now on is refused by the broker.
+            self._transactional(self._producer.init_transactions, ADMIN_TIMEOUT_S)
 
     def _delivered(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
-            self._failures.append(f"{message.topic()}: {error.str()}")
+            self._failures.append((f"{message.topic()}: {error.str()}", error.code()))
 
     def send(self, topic: str, value: bytes | None, key: bytes | None = None,
              headers: Sequence[tuple[str, bytes]] = (), partition: int | None = None) -> None:
         """Queue a record (``value`` None: a tombstone, for tables)."""
+        self._begin()
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=list(headers),
@@ -199,39 +244,99 @@ class _KafkaProducer:
                 break
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.05)
+            except KafkaException as exception:  # e.g. a fenced transactional producer
+                raise self._error(exception.args[0], f"send to {topic}") from exception
         self._producer.poll(0)  # serve delivery callbacks as we go
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        left = self._producer.flush(timeout_s)
+        try:
+            left = self._producer.flush(timeout_s)
+        except (KafkaException, SystemError) as exception:
+            # A fenced producer's flush raises its fatal error; confluent-kafka 2.16 then
+            # runs the purged records' callbacks with it set, and what surfaces is a
+            # SystemError caused by the KafkaException.
+            cause = exception if isinstance(exception, KafkaException) else exception.__cause__
+            if isinstance(cause, KafkaException):
+                raise self._error(cause.args[0], "flush") from exception
+            raise
         if left:
             raise BusError(f"{left} records not acknowledged by Kafka at {self.bootstrap} "
                            f"within {timeout_s:.0f} s")
         if self._failures:
             failures, self._failures = self._failures, []
-            raise BusError(f"{len(failures)} records were not written to Kafka at "
-                           f"{self.bootstrap}; first: {failures[0]}")
+            fenced = self.transactional_id and any(code in _FENCED for _, code in failures)
+            error = Fenced if fenced else BusError
+            raise error(f"{len(failures)} records were not written to Kafka at "
+                        f"{self.bootstrap}; first: {failures[0][0]}")
+
+    def _begin(self) -> None:
+        if self.transactional_id and not self._in_transaction:
+            self._transactional(self._producer.begin_transaction)
+            self._in_transaction = True
+
+    def commit_offsets(self, offsets: Sequence[KafkaTopicPartition], group_metadata: Any
+                       ) -> None:
+        """Commit the open transaction with the group's offsets in it: the batch's outputs,
+        table writes and offsets become visible together, or (fenced) never."""
+        self._begin()
+        self._transactional(self._producer.send_offsets_to_transaction, list(offsets),
+                            group_metadata, ADMIN_TIMEOUT_S)
+        self._transactional(self._producer.commit_transaction, ADMIN_TIMEOUT_S)
+        self._in_transaction = False
+
+    def _transactional(self, call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except KafkaException as exception:
+            error = exception.args[0]
+            if self._in_transaction and error.txn_requires_abort():
+                # Nothing of the batch is committed; whoever leads next redoes it from the
+                # committed offsets.
+                self._in_transaction = False
+                with contextlib.suppress(KafkaException):
+                    self._producer.abort_transaction(ADMIN_TIMEOUT_S)
+            raise self._error(error, f"transaction {self.transactional_id!r}") from exception
+
+    def _error(self, error: KafkaError, what: str) -> BusError:
+        fenced = self.transactional_id and (error.fatal() or error.code() in _FENCED)
+        return (Fenced if fenced else BusError)(f"{what} on Kafka: {error.str()}")
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._in_transaction:
+                # An unfinished batch: nothing of it is committed, the next leader redoes it.
+                self._in_transaction = False
+                try:
+                    self._producer.abort_transaction(ADMIN_TIMEOUT_S)
+                except KafkaException as error:  # fenced already: the broker aborted it
+                    log.info("transaction %s: abort on close: %s", self.transactional_id,
+                             error.args[0].str())
+                return
             self.flush()
 
 
 class _KafkaConsumer:
     def __init__(self, bootstrap: str, group: str, topics: list[str],
-                 from_beginning: bool = False) -> None:
+                 from_beginning: bool = False, *, group_instance_id: str | None = None,
+                 transactions: _KafkaProducer | None = None) -> None:
         self.group = group
         self._rebalanced = False
         self._rewind = from_beginning
-        self._consumer = Consumer(consumer_config(bootstrap, group))
+        self._transactions = transactions
+        self._changed_in_poll = False
+        config = consumer_config(bootstrap, group)
+        if group_instance_id:
+            config["group.instance.id"] = group_instance_id
+        self._consumer = Consumer(config)
         self._consumer.subscribe(topics, on_assign=self._assigned, on_revoke=self._changed,
                                  on_lost=self._changed)
 
     def _changed(self, consumer: Any, partitions: Any) -> None:
-        self._rebalanced = True
+        self._rebalanced = self._changed_in_poll = True
 
     def _assigned(self, consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
-        self._rebalanced = True
+        self._rebalanced = self._changed_in_poll = True
         if self._rewind:
             self._rewind = False
             for partition in partitions:
@@ -240,7 +345,14 @@ class _KafkaConsumer:
 
     def poll(self, timeout_s: float = 1.0, max_records: int = 500) -> list[Record]:
         records: list[Record] = []
-        for m in _take(self._consumer, max_records, timeout_s):
+        self._changed_in_poll = False
+        messages = _take(self._consumer, max_records, timeout_s)
+        if self._changed_in_poll:
+            # Records fetched before a revocation served in this poll belong to partitions
+            # another member now owns: it gets them from the committed offsets.
+            owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+            messages = [m for m in messages if (m.topic(), m.partition()) in owned]
+        for m in messages:
             error = m.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
@@ -252,10 +364,15 @@ class _KafkaConsumer:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
             return
+        positions = [KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        if self._transactions is not None:
+            # The group coordinator checks this member's generation, so a leader that lost
+            # the group cannot commit either (KIP-447); a failure raises (Fenced).
+            self._transactions.commit_offsets(positions,
+                                              self._consumer.consumer_group_metadata())
+            return
         try:
-            self._consumer.commit(offsets=[KafkaTopicPartition(t, p, o)
-                                           for (t, p), o in offsets.items()],
-                                  asynchronous=False)
+            self._consumer.commit(offsets=positions, asynchronous=False)
         except KafkaException as error:
             if error.args[0].code() not in _LOST_OWNERSHIP:
                 raise BusError(f"group {self.group}: commit failed: {error}") from error

@@ -8,8 +8,10 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,11 @@ examples:
   MATERIALABS_KAFKA=127.0.0.1:9092 materialabs serve acquisition
   MATERIALABS_KAFKA=127.0.0.1:9092 materialabs serve predictor --engine faust
   materialabs serve path/to/app.py --data-dir /tmp/run --until-idle 2
+
+On Kafka, start a service several times to scale it out: instances of a service share
+its consumer group's partitions, except for single-active services (acquisition,
+retrainer, ledger, ingest), whose instances elect one leader and stand by until it dies
+(see docs/events.md, "Scale-out"). --instance names the instance in logs and to the broker.
 """
 
 
@@ -50,6 +57,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--until-idle", type=float, metavar="SECONDS",
                         help="exit after this long without records (batch runs, tests)")
     parser.add_argument("--max-records", type=int, default=500, help="records per batch")
+    parser.add_argument("--instance", help="this instance's name, e.g. acquisition-2 (default: "
+                        "SERVICE@HOST); a single-active service's lease names its holder so")
     parser.add_argument("--engine", choices=("loop", "faust", "kafka-python"), default="loop",
                         help="Kafka mode only: the runtime's own loop over the librdkafka "
                              "adapter (default; 'kafka-python' is its old name) or a Faust "
@@ -93,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         run_worker(service, args.bootstrap)
         return 0
+    stop = threading.Event()
+    if args.bootstrap and service.single_active:
+        return _serve_single_active(service, args, stop)
     try:
         bus = open_bus(args.bootstrap, args.data_dir)
         runner = ServiceRunner(service, bus, group=args.group)
     except BusError as error:
         raise UserError(str(error)) from error
-    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     where = f"Kafka {args.bootstrap}" if args.bootstrap else f"embedded bus {args.data_dir}"
     print(f"{service.name}: consuming {', '.join(service.consumes)} on {where}",
@@ -110,5 +121,29 @@ def run(args: argparse.Namespace) -> int:
     finally:
         runner.close()
         bus.close()
+    print(f"{service.name}: {stats.as_dict()}", file=sys.stderr, flush=True)
+    return 0
+
+
+def _serve_single_active(service: ServiceSpec, args: argparse.Namespace,
+                         stop: threading.Event) -> int:
+    """One instance of a single-active service: standby until it holds the lease."""
+    from materialabs.bus.leadership import serve_single_active
+
+    member = args.instance or f"{service.name}@{socket.gethostname()}"
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def say(line: str) -> None:
+        now = datetime.now().isoformat(sep=" ", timespec="milliseconds")
+        print(f"{now} {line}", file=sys.stderr, flush=True)
+
+    try:
+        stats = serve_single_active(service, args.bootstrap, member, stop, group=args.group,
+                                    idle_exit_s=args.until_idle, max_records=args.max_records,
+                                    say=say)
+    except KeyboardInterrupt:
+        return 0
+    except BusError as error:
+        raise UserError(str(error)) from error
     print(f"{service.name}: {stats.as_dict()}", file=sys.stderr, flush=True)
     return 0

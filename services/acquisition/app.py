@@ -12,4 +12,6 @@ def build_ports() -> dict:
 SERVICE = ServiceSpec(name="acquisition",
                       consumes=["campaigns", "candidates.predicted", "dft.completed"],
                       handler=handle, produces=["dft.requested", "candidates.promoted"],
-                      ports=build_ports)
+                      ports=build_ports,
+                      # One book per campaign, fed by predictions keyed by structure hash.
+                      single_active=True)

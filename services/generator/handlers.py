@@ -46,7 +46,10 @@ from materialabs.runtime import Context
 
 MIN_PARENTS_PER_ROUND = 24
 CANDIDATES_PER_PARENT = 20  # SAPS keeps up to 60 outcomes a parent; most leave the space
-_deduplicators: dict[str, Deduplicator] = {}  # per campaign; rebuilt from state on restart
+# Per campaign: the deduplicator and how many of the book's emitted records it holds. It
+# is a cache of the book, rebuilt when the book has moved on without it (after a restart,
+# or when another member of the group generated rounds of this campaign meanwhile).
+_deduplicators: dict[str, tuple[Deduplicator, int]] = {}
 
 
 def handle(event: Event, ctx: Context) -> Iterator[Event]:
@@ -137,6 +140,7 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
     yield ctx.event("GenerationFinished", {
         "round": number, "count": len(records), "counts": counts,
         "wall_time_s": time.monotonic() - started}, cause=cause)
+    _deduplicators[campaign_id] = (deduplicator, len(book["emitted"]) + len(records))
     return cursor + per_round, records
 
 
@@ -204,12 +208,13 @@ def _round_seed(campaign: Campaign, number: int) -> int:
 
 def _deduplicator(campaign_id: str, book: dict, parents: list[tuple[str, Crystal]]
                   ) -> Deduplicator:
-    deduplicator = _deduplicators.get(campaign_id)
-    if deduplicator is None:
-        deduplicator = Deduplicator()
-        deduplicator.add_known([c for _, c in parents], [pid for pid, _ in parents])
-        for record in book["emitted"]:
-            crystal = Crystal.from_record(record)
-            deduplicator.add(crystal.content_key(), crystal)
-        _deduplicators[campaign_id] = deduplicator
+    cached, holds = _deduplicators.get(campaign_id, (None, -1))
+    if cached is not None and holds == len(book["emitted"]):
+        return cached
+    deduplicator = Deduplicator()
+    deduplicator.add_known([c for _, c in parents], [pid for pid, _ in parents])
+    for record in book["emitted"]:
+        crystal = Crystal.from_record(record)
+        deduplicator.add(crystal.content_key(), crystal)
+    _deduplicators[campaign_id] = (deduplicator, len(book["emitted"]))
     return deduplicator

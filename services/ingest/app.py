@@ -32,4 +32,7 @@ SERVICE = ServiceSpec(
     handler=handle,
     produces=PRODUCES,
     ports=ingest_ports,
+    # Its request -> upload map is written on the upload's partition but read on the
+    # ledger entry's (keyed by seq): not partition-affine (docs/events.md, Scale-out).
+    single_active=True,
 )

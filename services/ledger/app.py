@@ -168,4 +168,5 @@ SERVICE = ServiceSpec(
     handler=handle,
     produces=[ENTRIES_TOPIC, "uploads.rejected"],
     ports=ledger_ports,
+    single_active=True,  # one writer (the ledger's file lock)
 )

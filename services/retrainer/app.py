@@ -41,4 +41,6 @@ def build_ports() -> dict:
 SERVICE = ServiceSpec(name="retrainer",
                       consumes=["dft.requested", "dft.completed", "ledger.entries"],
                       handler=handle, produces=["models.published", "ledger.requests"],
-                      ports=build_ports)
+                      ports=build_ports,
+                      # Per-campaign rounds fed by DFT events keyed by candidate; one model line.
+                      single_active=True)

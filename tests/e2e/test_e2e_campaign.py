@@ -19,25 +19,11 @@ import pytest
 from materialabs.bus.kafka import KafkaBus
 from materialabs.campaign import load_campaign
 from materialabs.loop import SERVICES, run_campaign, verify_ledger
+from tests.e2e.reference import CAMPAIGN
+from tests.e2e.reference import run_embedded as _run_embedded
 
-CAMPAIGN = Path(__file__).with_name("small.toml")
 REPO = Path(__file__).resolve().parents[2]
 KILL_GAP_S = 1.0
-
-
-def _run_embedded(home: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("MATERIALABS_HOME", str(home))
-    monkeypatch.delenv("MATERIALABS_KAFKA", raising=False)
-    monkeypatch.delenv("MATERIALABS_IPFS", raising=False)
-    monkeypatch.delenv("MATERIALABS_STORE", raising=False)
-    return run_campaign(load_campaign(CAMPAIGN), home=home, progress=False, timeout_s=900)
-
-
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory: pytest.TempPathFactory):
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        home = tmp_path_factory.mktemp("embedded-home")
-        return home, _run_embedded(home, monkeypatch)
 
 
 def test_embedded_campaign_finishes_with_a_report_and_a_verified_ledger(embedded):

@@ -1,0 +1,36 @@
+"""Test-only single-active service: counts CandidateGenerated events on $LEASE_IN in its
+durable state and emits one DftRequested per event on $LEASE_OUT carrying the count.
+
+Run as several `materialabs serve tests/bus/lease_app.py --instance NAME` processes: one
+leads, the others stand by. $LEASE_DELAY_S slows each event so a test can kill the leader
+mid-stream. A count that is lost or counted twice shows in the outputs' ``policy``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from materialabs.events import Event
+from materialabs.runtime import Context, ServiceSpec
+
+IN_TOPIC = os.environ.get("LEASE_IN", "lease.in")
+OUT_TOPIC = os.environ.get("LEASE_OUT", "lease.out")
+DELAY_S = float(os.environ.get("LEASE_DELAY_S", "0"))
+
+
+def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    if DELAY_S:
+        time.sleep(DELAY_S)
+    count = ctx.state.get("count", 0) + 1
+    ctx.state["count"] = count
+    output = ctx.event("DftRequested", {
+        "candidate_id": event["candidate_id"], "crystal": event["crystal"], "backend": "replay",
+        "round": 0, "policy": f"count={count}"}, cause=event)
+    yield replace(output, topic=OUT_TOPIC)
+
+
+SERVICE = ServiceSpec(name=os.environ.get("LEASE_NAME", "lease-counter"), consumes=[IN_TOPIC],
+                      produces=[OUT_TOPIC], handler=handle, single_active=True)
