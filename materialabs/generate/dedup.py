@@ -17,9 +17,11 @@ prototype at another volume, count as one. Matching is slow (milliseconds), so:
    needs a spglib call of its own (a SAPS outcome, whose symmetry comes without one:
    ``partitions.py``) is made only when a pair would otherwise go to the matcher.
 
-Known structures (datasets) are indexed by composition only, and fingerprinted lazily
-when a candidate of that composition first shows up, so indexing 40k known crystals
-costs milliseconds.
+Known structures (datasets) are indexed by composition only. When a candidate of that
+composition first shows up, they get their site-environment profile (distances only, no
+spglib); a known crystal is fingerprinted (spglib) only once a candidate's profile does
+not prove it different, the one case in which the two would ever be compared. Indexing
+40k known crystals costs milliseconds, and most are never fingerprinted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -277,12 +279,19 @@ def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
     return np.array([first.setdefault(s, len(first)) for s in species], dtype=np.int64)
 
 
-def signature(crystal: Crystal, symprec: float = SYMPREC) -> Signature:
+def signature(crystal: Crystal, symprec: float = SYMPREC,
+              profile: Profile | None = None) -> Signature:
     """Fingerprint, exact key, profile and (on demand) primitive cell of ``crystal``."""
     labels = species_labels(crystal.species)
     info = symmetry_info(crystal.lattice_array, crystal.frac_array, labels, symprec)
-    profile = nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
+    if profile is None:
+        profile = crystal_profile(crystal)
     return build_signature(crystal.species, labels, info, profile)
+
+
+def crystal_profile(crystal: Crystal) -> Profile:
+    """:func:`nn_profile` of a crystal (its periodic distances computed here)."""
+    return nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
 
 
 def exact_key(lattice: np.ndarray, frac: np.ndarray, numbers: Any) -> str:
@@ -343,6 +352,7 @@ class DedupStats:
     matcher_hits: int = 0
     prefilter_skips: int = 0
     origin_skips: int = 0
+    near_skips: int = 0  # same-origin pairs that ``origin_test`` proved different
     known_indexed: int = 0
 
 
@@ -360,6 +370,10 @@ class Deduplicator:
     # more matcher calls, but a distorted copy whose space group differs at symprec 0.1
     # (which the matcher's stol 0.3 still calls equal) meets its original. AIRSS uses it.
     symmetry_buckets: bool = True
+    # For two crystals of the same origin that no exact symmetry relates, called as
+    # (crystal, its signature, other crystal): False when the matcher could not equate
+    # them (then it is not asked). SAPS passes the parent's near-symmetries.
+    origin_test: Callable[[Crystal, Signature, Crystal], bool] | None = None
     stats: DedupStats = field(default_factory=DedupStats)
 
     def __post_init__(self) -> None:
@@ -372,6 +386,8 @@ class Deduplicator:
         self._exact: dict[str, str] = {}
         self._buckets: dict[Any, list[_Entry]] = defaultdict(list)
         self._pending_known: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = defaultdict(list)
+        # Known crystals of compositions seen, with their profiles, not fingerprinted yet.
+        self._profiled_known: dict[chem.FormulaKey, list[tuple[str, Crystal, Profile]]] = {}
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets.values())
@@ -387,25 +403,25 @@ class Deduplicator:
             count += 1
         return count
 
-    def pending_known(self) -> dict[chem.FormulaKey, list[tuple[str, Crystal]]]:
-        """Known crystals not fingerprinted yet, by composition (do not modify)."""
-        return self._pending_known
-
-    def index_known(self, formula: chem.FormulaKey, signatures: list[Signature]) -> None:
-        """Index the pending known crystals of ``formula`` with signatures computed
-        elsewhere (a worker process), in ``pending_known()[formula]`` order."""
+    def _index_known(self, sig: Signature) -> None:
+        """Fingerprint and index the known crystals of ``sig``'s composition that a
+        crystal with this signature could equal (those its profile does not rule out)."""
+        formula = sig.fingerprint.formula
         pending = self._pending_known.pop(formula, None)
-        if pending is None:
-            return  # already indexed
-        for (entry_id, crystal), sig in zip(pending, signatures, strict=True):
-            self._insert(entry_id, crystal, sig)
+        if pending is not None:
+            self._profiled_known[formula] = [(entry_id, crystal, crystal_profile(crystal))
+                                             for entry_id, crystal in pending]
+        waiting = self._profiled_known.get(formula)
+        if not waiting:
+            return
+        still = []
+        for entry_id, crystal, profile in waiting:
+            if self.use_fingerprint and profiles_differ(sig.nn_profile, profile):
+                still.append((entry_id, crystal, profile))
+                continue
+            self._insert(entry_id, crystal, signature(crystal, self.symprec, profile))
             self.stats.known_indexed += 1
-
-    def _index_pending(self, formula: chem.FormulaKey) -> None:
-        pending = self._pending_known.pop(formula, None)
-        for entry_id, crystal in pending or ():
-            self._insert(entry_id, crystal, signature(crystal, self.symprec))
-            self.stats.known_indexed += 1
+        self._profiled_known[formula] = still
 
     # -- queries ------------------------------------------------------------------
     def _bucket_key(self, sig: Signature) -> Any:
@@ -425,7 +441,7 @@ class Deduplicator:
         worker processes, where it runs in parallel.
         """
         sig = sig or signature(crystal, self.symprec)
-        self._index_pending(sig.fingerprint.formula)
+        self._index_known(sig)
         known_key = _known_key(sig.primitive)
         if self.use_fingerprint and known_key and known_key in self._exact:
             self.stats.exact_hits += 1
@@ -446,7 +462,12 @@ class Deduplicator:
                     self.stats.origin_skips += 1
                     continue
                 # Outcomes of one parent that no symmetry relates: exact keys (a spglib
-                # call each) would not tell them apart, the matcher decides.
+                # call each) would not tell them apart, the matcher decides, unless no
+                # near-symmetry of the parent could make them one.
+                if self.origin_test is not None and not self.origin_test(crystal, sig,
+                                                                         entry.crystal):
+                    self.stats.near_skips += 1
+                    continue
             elif self.use_fingerprint and self._same_exact_key(sig, entry):
                 self.stats.exact_hits += 1
                 return entry.entry_id

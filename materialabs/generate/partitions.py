@@ -131,3 +131,79 @@ def agrees_with(ops: CandidateOps, labels: np.ndarray, spacegroup: int,
                                                      ops.translations[keeps], ops.lattice,
                                                      ops.symprec)
     return found is not None and int(found.number) == spacegroup
+
+
+# -- near-symmetries for the matcher ---------------------------------------------------
+
+# Slack over the matcher's own tolerances (ltol 0.2, angle_tol 5°, stol 0.3). Outcomes
+# reach the matcher as spglib's idealised cells of their patterns, not as the parent's
+# cell: their atoms may sit up to ~symprec off the parent's sites and their lattices are
+# symmetrised, so every tolerance here is wider than the matcher's.
+LATTICE_SLACK = 1.5
+SITE_SLACK = 0.15  # in units of (V/N)^(1/3), on top of twice stol (see near_operations)
+
+
+@dataclass(frozen=True)
+class NearOperations:
+    """Where a lattice mapping within the matcher's tolerances may send each site.
+
+    ``allowed[k, i, j]``: under candidate map k, site i of one outcome may land on site j
+    of the other. StructureMatcher equates two outcomes of the parent only through such a
+    map with a species-respecting one-to-one assignment, so where none exists for a pair,
+    the matcher would say "different" and need not be asked.
+    """
+
+    allowed: np.ndarray  # K x N x N bool
+
+    def may_match(self, first: list[str] | tuple[str, ...],
+                  second: list[str] | tuple[str, ...]) -> bool:
+        """False when no candidate map carries ``first``'s species onto ``second``'s."""
+        from scipy.optimize import linear_sum_assignment
+
+        a, b = np.asarray(first), np.asarray(second)
+        for same in (a[:, None] == b[None, :], b[:, None] == a[None, :]):
+            possible = self.allowed & same[None, :, :]
+            covered = possible.any(axis=2).all(axis=1) & possible.any(axis=1).all(axis=1)
+            for k in np.flatnonzero(covered):
+                rows, cols = linear_sum_assignment(~possible[k])
+                if possible[k][rows, cols].all():
+                    return True
+        return False
+
+
+def near_operations(lattice: np.ndarray, frac: np.ndarray, stol: float = 0.3,
+                    ltol: float = 0.2, angle_tol: float = 5.0) -> NearOperations:
+    """Candidate maps of the bare site set onto itself, as the matcher would try them.
+
+    The matcher maps one cell's lattice onto the other's (``Lattice.find_all_mappings``
+    within ltol and angle_tol), shifts one site of one crystal onto a same-species site of
+    the other, and accepts when every site then lies within stol (x (V/N)^(1/3)) of a
+    site of its species after centring the residual shift. Here: the same lattice
+    search on the parent's Niggli cell (it maps onto itself) with wider tolerances, each
+    site in turn shifted onto site 0's image, and a site allowed to land on another
+    within 2 x stol + SITE_SLACK (centring the shift moves each residual by at most
+    stol once one residual is zero).
+    """
+    from pymatgen.core import Lattice
+
+    niggli = Lattice(lattice).get_niggli_reduced_lattice()
+    sites = frac @ lattice @ np.linalg.inv(niggli.matrix)
+    sites -= np.floor(sites)
+    n = len(sites)
+    reach = (2 * stol + SITE_SLACK) * (niggli.volume / n) ** (1.0 / 3.0)
+    images = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T
+    found = []
+    for _, _, scale_matrix in niggli.find_all_mappings(
+            niggli, ltol * LATTICE_SLACK, angle_tol * LATTICE_SLACK, skip_rotation_matrix=True):
+        if abs(round(abs(np.linalg.det(scale_matrix)))) != 1:
+            continue
+        moved = sites @ np.linalg.inv(scale_matrix)
+        for target in range(n):
+            delta = moved[:, None, :] + (sites[target] - moved[0]) - sites[None, :, :]
+            delta -= np.round(delta)
+            vectors = (delta[:, :, None, :] + images[None, None, :, :]) @ niggli.matrix
+            near = np.linalg.norm(vectors, axis=3).min(axis=2) <= reach
+            if near.any(axis=1).all() and near.any(axis=0).all():
+                found.append(near)
+    allowed = np.unique(np.array(found, dtype=bool).reshape(-1, n, n), axis=0)
+    return NearOperations(allowed)

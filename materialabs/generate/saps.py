@@ -82,26 +82,42 @@ def substitution_model() -> Any:
     return SubstitutionProbability()
 
 
+@lru_cache(maxsize=1)
+def _substitution_table() -> tuple[tuple[tuple[str, int], ...], dict[tuple[str, int], float],
+                                   dict[frozenset[tuple[str, int]], float], float]:
+    """The model as plain data: its ions, P(x) per ion, lambda per ion pair, alpha.
+
+    ``cond_prob`` on pymatgen ``Species`` objects costs ~25 µs a call (hashing and
+    comparing them), and a parent ion is scored against every ion of the model.
+    """
+    model = substitution_model()
+    ions = tuple(sorted((s.symbol, int(s.oxi_state)) for s in model.species))
+    px = {(s.symbol, int(s.oxi_state)): float(model.get_px(s)) for s in model.species}
+    lambdas = {frozenset((s.symbol, int(s.oxi_state)) for s in pair): float(value)
+               for pair, value in model.as_dict()["init_args"]["lambda_table"].items()}
+    return ions, px, lambdas, float(model.alpha)
+
+
 @lru_cache(maxsize=4096)
 def substitutes(element: str, charge: int, threshold: float,
                 limit: int) -> tuple[tuple[str, int, float], ...]:
     """Likely (element, charge, P(sub | original)) replacing ``element``+``charge``, best first."""
-    from pymatgen.core import Species
-
-    model = substitution_model()
-    original = Species(element, charge)
-    if original not in model.species:
+    ions, px, lambdas, alpha = _substitution_table()
+    original = (element, charge)
+    if original not in px:
         return ()
     scored = []
-    for other in model.species:
-        if other.symbol == element:
+    for other in ions:
+        if other[0] == element:
             continue
-        # pymatgen sums its normaliser over a set, in an order that depends on the
-        # process's hash seed: the last bits differ between processes. Rounded, the value
-        # (and the candidates' params and ranking) is the same in every service process.
-        probability = float(f"{model.cond_prob(other, original):.12g}")
+        # pymatgen's cond_prob: exp(lambda(other, original)) / P(original). pymatgen sums
+        # P over a set, in an order that depends on the process's hash seed: the last
+        # bits differ between processes. Rounded, the value (and the candidates' params
+        # and ranking) is the same in every service process.
+        lam = lambdas.get(frozenset((other, original)), alpha)
+        probability = float(f"{math.exp(lam) / px[original]:.12g}")
         if probability >= threshold:
-            scored.append((other.symbol, int(other.oxi_state), probability))
+            scored.append((other[0], other[1], probability))
     scored.sort(key=lambda item: (-item[2], item[0], item[1]))
     return tuple(scored[:limit])
 
@@ -435,22 +451,32 @@ def _rejection(crystal: Crystal, distances: np.ndarray, config: FilterConfig) ->
 # -- batches over many parents -----------------------------------------------------
 
 
-# Known crystals by composition, set before the pool forks (workers inherit it) so the
-# workers, not the deduplicating parent process, pay for fingerprinting them.
-_KNOWN: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = {}
-_KNOWN_DONE: set[chem.FormulaKey] = set()  # per process: compositions already shipped
+class _NearSymmetryTest:
+    """``Deduplicator.origin_test`` for the outcomes of one parent (all in its geometry).
 
-KnownSignatures = dict[chem.FormulaKey, list[dedup.Signature]]
+    The parent's near-symmetries are found on first use: most parents never need them.
+    """
+
+    def __init__(self) -> None:
+        self._near: partitions.NearOperations | None = None
+
+    def __call__(self, crystal: Crystal, sig: dedup.Signature, other: Crystal) -> bool:
+        if sig.fingerprint.primitive_sites != crystal.num_sites:
+            return True  # the matcher compares smaller cells than the parent's: ask it
+        if self._near is None:
+            self._near = partitions.near_operations(crystal.lattice_array, crystal.frac_array)
+        return self._near.may_match(crystal.species, other.species)
 
 
 def _work(args: tuple[str, Crystal, SapsConfig, FilterConfig, int, bool]) -> tuple[
-        list[Proposal], BatchReport, KnownSignatures]:
+        list[Proposal], BatchReport]:
     parent_id, crystal, config, filter_config, seed, use_fingerprint = args
     proposals, report = substitute_parent(crystal, parent_id, config, filter_config, seed)
     if config.use_symmetry:
         # Match a parent's outcomes against each other here, in the worker: the main
         # process then only compares them with other parents' and known crystals.
-        local = dedup.Deduplicator(symprec=config.symprec, use_fingerprint=use_fingerprint)
+        local = dedup.Deduplicator(symprec=config.symprec, use_fingerprint=use_fingerprint,
+                                   origin_test=_NearSymmetryTest() if use_fingerprint else None)
         unique = []
         for proposal in proposals:
             if local.add(proposal.candidate.candidate_id, proposal.candidate.crystal,
@@ -459,13 +485,7 @@ def _work(args: tuple[str, Crystal, SapsConfig, FilterConfig, int, bool]) -> tup
             else:
                 unique.append(proposal)
         proposals = unique
-    known: KnownSignatures = {}
-    for proposal in proposals:
-        formula = proposal.signature.fingerprint.formula
-        if formula in _KNOWN and formula not in _KNOWN_DONE:
-            _KNOWN_DONE.add(formula)
-            known[formula] = [dedup.signature(c, config.symprec) for _, c in _KNOWN[formula]]
-    return proposals, report, known
+    return proposals, report
 
 
 def generate(
@@ -510,35 +530,25 @@ def iter_generate(
     report = report if report is not None else BatchReport()
     if deduplicator is None:
         deduplicator = dedup.Deduplicator(use_fingerprint=config.use_symmetry)
-    substitution_model()  # load before forking so workers share it
+    _substitution_table()  # load before forking so workers share it
     jobs = ((pid, c, config, filter_config, seed, deduplicator.use_fingerprint)
             for pid, c in parents)
-    _KNOWN.clear()
-    _KNOWN_DONE.clear()
-    if config.use_symmetry:
-        _KNOWN.update(deduplicator.pending_known())
     found = 0
-    try:
-        with ordered_map(workers, chunksize=4) as mapper:
-            results = mapper(_work, jobs)
-            for proposals, parent_report, known in parallel.progress(results, progress,
-                                                                     unit="parent", desc="saps"):
-                for formula, signatures in known.items():
-                    deduplicator.index_known(formula, signatures)
-                report.merge(parent_report)
-                for index, proposal in enumerate(proposals):
-                    candidate = proposal.candidate
-                    if deduplicator.add(candidate.candidate_id, candidate.crystal,
-                                        proposal.signature if config.use_symmetry else None,
-                                        origin_checked=config.use_symmetry):
-                        report.duplicate += 1
-                        continue
-                    report.valid += 1
-                    found += 1
-                    yield candidate
-                    if n is not None and found >= n:
-                        report.generated -= len(proposals) - index - 1  # never looked at
-                        return
-    finally:  # do not keep the known crystals alive through the globals
-        _KNOWN.clear()
-        _KNOWN_DONE.clear()
+    with ordered_map(workers, chunksize=4) as mapper:
+        results = mapper(_work, jobs)
+        for proposals, parent_report in parallel.progress(results, progress, unit="parent",
+                                                          desc="saps"):
+            report.merge(parent_report)
+            for index, proposal in enumerate(proposals):
+                candidate = proposal.candidate
+                if deduplicator.add(candidate.candidate_id, candidate.crystal,
+                                    proposal.signature if config.use_symmetry else None,
+                                    origin_checked=config.use_symmetry):
+                    report.duplicate += 1
+                    continue
+                report.valid += 1
+                found += 1
+                yield candidate
+                if n is not None and found >= n:
+                    report.generated -= len(proposals) - index - 1  # never looked at
+                    return
