@@ -181,13 +181,16 @@ def nn_profile(species: Iterable[str], distances: np.ndarray, volume: float) -> 
     species = list(species)
     scale = (volume / len(species)) ** (1.0 / 3.0)
     elements = sorted(set(species))
-    labels = np.array([elements.index(s) for s in species])
+    index = {element: i for i, element in enumerate(elements)}
+    labels = np.array([index[s] for s in species])
+    order = np.argsort(labels, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+    nearest = np.minimum.reduceat(distances[:, order], starts, axis=1)  # site x element
     profile = []
     for i, first in enumerate(elements):
-        rows = distances[labels == i]
+        block = np.sort(nearest[labels == i], axis=0) / scale
         for j, second in enumerate(elements):
-            nearest = np.sort(rows[:, labels == j].min(axis=1)) / scale
-            profile.append((first, second, tuple(nearest.tolist())))
+            profile.append((first, second, tuple(block[:, j].tolist())))
     return tuple(profile)
 
 

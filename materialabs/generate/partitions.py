@@ -28,7 +28,7 @@ parents: space group, orbits and primitive size agree on every one, 1.1 % went t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import spglib
@@ -55,6 +55,10 @@ class CandidateOps:
     permutations: np.ndarray  # K x N
     displacement: np.ndarray  # K, Å
     symprec: float
+    # (space group, orbit representatives) or None, by the set of operations that keep
+    # the labels: partitions with the same stabiliser share the answer.
+    _by_stabiliser: dict[bytes, tuple[int, tuple[int, ...]] | None] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def keeping(self, labels: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the certain operations that keep every label, whether an uncertain one does)."""
@@ -64,6 +68,21 @@ class CandidateOps:
 
     def partition_info(self, labels: np.ndarray) -> dedup.SymmetryInfo | None:
         """spglib's answer for sites labelled ``labels``, or None where it is ambiguous."""
+        stabiliser = (labels[self.permutations] == labels[None, :]).all(axis=1)
+        key = stabiliser.tobytes()
+        if key not in self._by_stabiliser:
+            self._by_stabiliser[key] = self._subgroup(labels)
+        found = self._by_stabiliser[key]
+        if found is None:
+            return None
+        number, representatives = found
+        return dedup.SymmetryInfo(
+            spacegroup=number, orbit_representatives=representatives,
+            primitive_sites=len(labels),
+            standard=dedup.StandardCell(self.lattice, self.frac, labels, self.symprec),
+        )
+
+    def _subgroup(self, labels: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
         keeps, ambiguous = self.keeping(labels)
         if ambiguous or not keeps.any():
             return None
@@ -83,12 +102,7 @@ class CandidateOps:
             if (smaller == representatives).all():
                 break
             representatives = smaller
-        return dedup.SymmetryInfo(
-            spacegroup=int(number.number),
-            orbit_representatives=tuple(representatives.tolist()),
-            primitive_sites=len(labels),
-            standard=dedup.StandardCell(self.lattice, self.frac, labels, self.symprec),
-        )
+        return int(number.number), tuple(representatives.tolist())
 
 
 def candidate_ops(lattice: np.ndarray, frac: np.ndarray, symprec: float) -> CandidateOps:
@@ -198,12 +212,13 @@ def near_operations(lattice: np.ndarray, frac: np.ndarray, stol: float = 0.3,
         if abs(round(abs(np.linalg.det(scale_matrix)))) != 1:
             continue
         moved = sites @ np.linalg.inv(scale_matrix)
-        for target in range(n):
-            delta = moved[:, None, :] + (sites[target] - moved[0]) - sites[None, :, :]
-            delta -= np.round(delta)
-            vectors = (delta[:, :, None, :] + images[None, None, :, :]) @ niggli.matrix
-            near = np.linalg.norm(vectors, axis=3).min(axis=2) <= reach
-            if near.any(axis=1).all() and near.any(axis=0).all():
-                found.append(near)
+        # Every choice of the site that site 0 lands on at once: T x N x N x 3.
+        delta = (moved[None, :, None, :] + (sites - moved[0])[:, None, None, :]
+                 - sites[None, None, :, :])
+        delta -= np.round(delta)
+        vectors = (delta[..., None, :] + images) @ niggli.matrix  # T x N x N x 27 x 3
+        near = np.einsum("...i,...i->...", vectors, vectors).min(axis=-1) <= reach ** 2
+        complete = near.any(axis=2).all(axis=1) & near.any(axis=1).all(axis=1)
+        found.extend(near[complete])
     allowed = np.unique(np.array(found, dtype=bool).reshape(-1, n, n), axis=0)
     return NearOperations(allowed)
