@@ -163,10 +163,13 @@ def site_permutations(crystal: Crystal, rotations: np.ndarray, translations: np.
     return np.array(perms, dtype=np.int64).reshape(-1, len(frac))
 
 
-def parent_symmetry(crystal: Crystal, symprec: float) -> ParentSymmetry | None:
+def parent_symmetry(crystal: Crystal, symprec: float,
+                    dataset: Any = None) -> ParentSymmetry | None:
+    """``dataset``: spglib's symmetry dataset of ``crystal`` at ``symprec``, if known."""
     numbers = [atomic_numbers[s] for s in crystal.species]
     cell = dedup.spglib_cell(crystal.lattice_array, crystal.frac_array, numbers)
-    data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    data = dataset if dataset is not None else spglib.get_symmetry_dataset(cell,
+                                                                          symprec=symprec)
     bare = spglib.get_symmetry(dedup.spglib_cell(crystal.lattice_array, crystal.frac_array,
                                                  [1] * crystal.num_sites), symprec=symprec)
     if data is None or bare is None:
@@ -221,6 +224,14 @@ class _Parent:
     charges: list[int]
     distances: np.ndarray
     partition_cache: dict[bytes, dedup.SymmetryInfo] = field(default_factory=dict)
+
+    @property
+    def volume(self) -> float:
+        if self._volume is None:
+            self._volume = self.crystal.volume_angstrom3
+        return self._volume
+
+    _volume: float | None = None
 
 
 def _orbit_moves(parent: _Parent, config: SapsConfig) -> list[Move]:
@@ -314,7 +325,7 @@ def _signature(parent: _Parent, species: list[str], crystal: Crystal,
                                        parent.crystal.frac_array, labels, symprec)
         parent.partition_cache[key] = info
     # Scaling the cell does not change the scale-free profile: use the parent's distances.
-    profile = dedup.nn_profile(species, parent.distances, parent.crystal.volume_angstrom3)
+    profile = dedup.nn_profile(species, parent.distances, parent.volume)
     return dedup.build_signature(species, labels, info, profile)
 
 
@@ -340,8 +351,14 @@ def _prepare_parent(crystal: Crystal, parent_id: str, config: SapsConfig) -> _Pa
     states = dict(guess)
     if not all(float(q).is_integer() for q in states.values()):
         return "mixed_valence"
-    crystal = primitive_cell(crystal, config.symprec)
-    symmetry = parent_symmetry(crystal, config.symprec)
+    # Most parents (Materials Project cells) are primitive already: the dataset that says
+    # so is the one parent_symmetry needs, and the standardisation is skipped.
+    dataset = spglib.get_symmetry_dataset(
+        dedup.spglib_cell(crystal.lattice_array, crystal.frac_array,
+                          [atomic_numbers[s] for s in crystal.species]), symprec=config.symprec)
+    if dataset is None or len(set(dataset.mapping_to_primitive.tolist())) < crystal.num_sites:
+        crystal, dataset = primitive_cell(crystal, config.symprec), None
+    symmetry = parent_symmetry(crystal, config.symprec, dataset)
     if symmetry is None or len(symmetry.permutations) == 0:
         return "no_symmetry"
     if not config.use_symmetry:
@@ -404,8 +421,11 @@ def substitute_parent(
             continue
         report.generated += 1
         scale = _volume_scale(parent, combo) if config.scale_volume else 1.0
-        candidate_crystal = Crystal.from_arrays(parent.crystal.lattice_array * scale, species,
-                                                parent.crystal.frac_array)
+        # The parent's coordinates as they are (Crystal.from_arrays would rebuild the
+        # same tuples of floats from arrays, per candidate).
+        candidate_crystal = Crystal(
+            tuple(map(tuple, (parent.crystal.lattice_array * scale).tolist())),  # type: ignore[arg-type]
+            tuple(species), parent.crystal.frac_coords)
         reason = _rejection(candidate_crystal, parent.distances * scale, filter_config)
         if reason is not None:
             report.count(reason)
@@ -451,6 +471,9 @@ def _rejection(crystal: Crystal, distances: np.ndarray, config: FilterConfig) ->
 # -- batches over many parents -----------------------------------------------------
 
 
+MATCHER_FIRST = 3  # pairs of a parent that go to the matcher before the near test is made
+
+
 class _NearSymmetryTest:
     """``Deduplicator.origin_test`` for the outcomes of one parent (all in its geometry).
 
@@ -459,10 +482,14 @@ class _NearSymmetryTest:
 
     def __init__(self) -> None:
         self._near: partitions.NearOperations | None = None
+        self._calls = 0
 
     def __call__(self, crystal: Crystal, sig: dedup.Signature, other: Crystal) -> bool:
         if sig.fingerprint.primitive_sites != crystal.num_sites:
             return True  # the matcher compares smaller cells than the parent's: ask it
+        self._calls += 1
+        if self._calls <= MATCHER_FIRST:
+            return True  # a few matcher calls cost less than finding the near-symmetries
         if self._near is None:
             self._near = partitions.near_operations(crystal.lattice_array, crystal.frac_array)
         return self._near.may_match(crystal.species, other.species)
