@@ -73,6 +73,8 @@ class StandardCell:
         self._done = known is not None
         self._conventional = conventional
         self._conventional_done = conventional is not None
+        self._niggli: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._niggli_done = False
 
     @property
     def computed(self) -> bool:
@@ -94,6 +96,24 @@ class StandardCell:
                               np.asarray(std[2], dtype=np.int64) - 1)
             self._done = True
         return self._cell
+
+    def niggli(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`get`'s cell Niggli-reduced (lattice, positions, labels), made once.
+
+        The reduction depends on the lattice only, so outcomes sharing a pattern share it.
+        """
+        if not self._niggli_done:
+            found = self.get()
+            if found is not None:
+                from pymatgen.core import Lattice, Structure
+
+                lattice, positions, labels = found
+                cell = Structure(Lattice(lattice), ["H"] * len(labels), positions)
+                reduced = cell.get_reduced_structure("niggli")
+                self._niggli = (reduced.lattice.matrix.copy(), reduced.frac_coords.copy(),
+                                labels)
+            self._niggli_done = True
+        return self._niggli
 
     def conventional(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(lattice, positions, labels) of the conventional cell, or None (spglib gave up)."""
@@ -123,8 +143,9 @@ class PrimitiveCell:
         if standard.conventional_computed:
             self.exact_key()
 
-    def cell(self) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-        found = self.standard.get()
+    def cell(self, niggli: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """The standardised primitive cell with species (Niggli-reduced if asked)."""
+        found = self.standard.niggli() if niggli else self.standard.get()
         if found is None:
             return None
         lattice, positions, labels = found
@@ -331,11 +352,10 @@ class _Entry:
             from pymatgen.analysis.structure_matcher import StructureMatcher
             from pymatgen.core import Lattice, Structure
 
-            found = self.primitive.cell() if self.primitive is not None else None
+            found = self.primitive.cell(niggli=True) if self.primitive is not None else None
             if found is not None:
                 lattice, positions, species = found
-                cell = Structure(Lattice(lattice), species, positions)
-                self._reduced = cell.get_reduced_structure("niggli")
+                self._reduced = Structure(Lattice(lattice), species, positions)
             else:
                 self._reduced = StructureMatcher._get_reduced_structure(
                     self.crystal.to_structure(), primitive_cell=True, niggli=True
