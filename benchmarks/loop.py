@@ -6,21 +6,31 @@ same round over the embedded bus as the baseline. "Screened" means: generated, s
 the GNN ensemble (mean ± σ) and ranked by the acquisition policy, which then emits its
 DFT batch. Each stage's share of the time is printed so the bottleneck is visible.
 
-Three timed rounds: `embedded` and `kafka` run the three services in threads of this one
+Timed rounds: `embedded` and `kafka` run the three services in threads of this one
 process (each polls on its own), so their ratio compares the transports; `kafka x3` runs
 each service as its own `materialabs serve` process, as deployed, and prints each
-process's CPU seconds. In one process the services share the GIL (about one core), so
-`kafka x3` is the figure for the target.
+process's CPU seconds per candidate. In one process the services share the GIL (about
+one core), so `kafka x3` is the figure for the target (CPU per screened candidate).
+
+Baseline: the `kafka x3` round is also run, just before, by the code of an earlier commit
+(`--baseline-commit`, default the commit before the work on cost per candidate, issue
+#14), checked out with `git archive` into a temporary folder, on the same broker, with
+the same round; the ratio of the two is printed per stage.
 
 Before the timed rounds an untimed warm-up round with another seed loads what a
 long-running service holds anyway (datasets, the substitution model, the GNN, imports);
 before each threaded round the per-composition caches (oxidation states, phase diagrams
 of chemical systems) are emptied, so neither profits from the other's work on the same
-candidates. The processes get their own warm-up round.
+candidates. The processes get their own warm-up round, and their consumer groups start
+at the end of the topics: they never see the thread rounds' (or the other code's)
+campaigns, whose candidates are the timed round's, so their caches are as cold as the
+threaded rounds'. (Until this was so, the processes first redid the `kafka` thread round
+with the same seed and met every composition of the timed round warm.)
 
     python benchmarks/loop.py                      # starts its own broker (infra/kafka)
     python benchmarks/loop.py --candidates 1000 --threads-only
     python benchmarks/loop.py --bootstrap 127.0.0.1:9092 --candidates 2000
+    python benchmarks/loop.py --candidates 1000 --processes-only   # baseline + x3 only
 """
 
 from __future__ import annotations
@@ -170,31 +180,82 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_round_processes(bootstrap: str, n: int, logs: Path) -> dict[str, float]:
-    """The round through three `materialabs serve` processes, as deployed (distributed).
+def start_at_end(bootstrap: str, groups: dict[str, list[str]]) -> None:
+    """Commit each group's offsets at the current end of its topics (creating them).
 
-    An untimed warm-up campaign (another seed) goes through them first, so each process
-    has loaded its datasets and model; their CPU seconds are read from /proc.
+    A new group would otherwise start at the topics' beginning and first redo every
+    campaign already there (the thread rounds', with the timed round's candidates).
     """
+    from confluent_kafka import Consumer, TopicPartition
+
     from materialabs.bus.kafka import KafkaBus
 
-    env = {**os.environ, "MATERIALABS_KAFKA": bootstrap}
+    bus = KafkaBus(bootstrap)
+    try:
+        bus.create_topics({t for topics in groups.values() for t in topics})
+    finally:
+        bus.close()
+    for group, topics in groups.items():
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                             "enable.auto.commit": False})
+        try:
+            ends = []
+            for topic in topics:
+                partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+                for partition in sorted(partitions):
+                    high = end_offset(consumer, TopicPartition(topic, partition))
+                    ends.append(TopicPartition(topic, partition, high))
+            consumer.commit(offsets=ends, asynchronous=False)
+        finally:
+            consumer.close()
+
+
+def end_offset(consumer, partition, limit_s: float = 60.0) -> int:
+    """The partition's high watermark (a topic created a moment ago may have no leader yet)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=10)[1]
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def run_round_processes(bootstrap: str, n: int, logs: Path, code: Path = REPO,
+                        label: str = "proc") -> dict[str, float]:
+    """The round through three `materialabs serve` processes, as deployed (distributed).
+
+    ``code`` is the source tree they run (this one, or a baseline checkout). An untimed
+    warm-up campaign (another seed) goes through them first, so each process has loaded
+    its datasets and model; their CPU seconds are read from /proc.
+    """
+    from materialabs.bus.kafka import KafkaBus
+    from materialabs.loop import load_services
+
+    env = {**os.environ, "MATERIALABS_KAFKA": bootstrap, "PYTHONPATH": str(code)}
+    run_id = uuid.uuid4().hex[:8]
+    groups = {f"{s.name}-{label}-{run_id}": list(s.consumes)
+              for s in load_services() if s.name in STAGES}
+    start_at_end(bootstrap, groups)
     procs = {}
-    for name in STAGES:
-        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    for name, group in zip(STAGES, groups, strict=True):
+        log = open(logs / f"{name}-{label}.log", "w")  # noqa: SIM115 - closed with the process
         procs[name] = (subprocess.Popen(
-            [sys.executable, "-m", "materialabs", "serve", name, "--group", f"{name}-proc"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+            [sys.executable, "-m", "materialabs", "serve", name, "--group", group],
+            cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     bus = KafkaBus(bootstrap)
     try:
         watch_round(bus, min(n, 200), SEED + 1)
-        # New consumer groups start at the topics' beginning, so the processes also redo
-        # the thread runs' campaigns: let them finish before the timed round.
         wait_until_quiet(bus)
         before = {name: process_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
+        load_before = os.getloadavg()[0]
         marks = watch_round(bus, n, SEED)
         for name, (proc, _) in procs.items():
             marks[f"{name}_cpu_s"] = process_cpu_s(proc.pid) - before[name]
+        marks["load"] = (load_before + os.getloadavg()[0]) / 2
     finally:
         for proc, _log in procs.values():
             proc.terminate()
@@ -207,6 +268,33 @@ def run_round_processes(bootstrap: str, n: int, logs: Path) -> dict[str, float]:
         bus.close()
     marks["cpu_s"] = sum(marks.get(f"{name}_cpu_s", 0.0) for name in STAGES)
     return marks
+
+
+def baseline_checkout(commit: str, folder: Path) -> Path | None:
+    """The source tree of ``commit`` (git archive), or None where git cannot give it."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
+                             capture_output=True)
+    if archive.returncode != 0:
+        print(f"baseline: commit {commit} not available "
+              f"({archive.stderr.decode().strip()}); no same-run baseline")
+        return None
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def per_candidate_ms(marks: dict[str, float]) -> dict[str, float]:
+    count = marks["candidates"]
+    return {"total": 1000 * marks["cpu_s"] / count,
+            **{stage: 1000 * marks[f"{stage}_cpu_s"] / count for stage in STAGES}}
+
+
+def compare(baseline: dict[str, float], current: dict[str, float], commit: str) -> None:
+    old, new = per_candidate_ms(baseline), per_candidate_ms(current)
+    print(f"CPU per candidate, baseline {commit} -> this tree (ms, load average "
+          f"{baseline['load']:.1f} / {current['load']:.1f}): " + ", ".join(
+              f"{key} {old[key]:.2f} -> {new[key]:.2f} ({old[key] / new[key]:.2f}x)"
+              for key in ("total", *STAGES)))
 
 
 def start_broker(run_dir: Path) -> str:
@@ -231,7 +319,8 @@ def report(name: str, marks: dict[str, float]) -> float:
             f"{int(marks[stage + '_batches'])}" for stage in STAGES))
     else:
         print("          CPU s: " + ", ".join(f"{stage} {marks[stage + '_cpu_s']:.2f}"
-                                             for stage in STAGES))
+                                             for stage in STAGES)
+              + f" (load average {marks['load']:.1f})")
         cores = os.cpu_count() or 1
         per_candidate_ms = 1000 * marks["cpu_s"] / marks["candidates"]
         # However well the stages overlap, the cores cannot do more than this.
@@ -242,14 +331,24 @@ def report(name: str, marks: dict[str, float]) -> float:
     return rate
 
 
+# The commit before the work on issue #14 (cost per candidate): the default baseline.
+BASELINE_COMMIT = "6437959"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", help="Kafka bootstrap (default: start one)")
     parser.add_argument("--candidates", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="300 candidates")
-    parser.add_argument("--threads-only", action="store_true",
-                        help="skip the run with one process per service")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--threads-only", action="store_true",
+                       help="skip the runs with one process per service")
+    modes.add_argument("--processes-only", action="store_true",
+                       help="skip the threaded rounds (embedded and kafka)")
+    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT,
+                        help="commit whose code runs the baseline x3 round (default "
+                             f"{BASELINE_COMMIT}); 'none' skips it")
     args = parser.parse_args()
     n = 300 if args.quick else args.candidates
     with tempfile.TemporaryDirectory() as tmp:
@@ -262,23 +361,38 @@ def main() -> None:
         publish_default_model(ensure_platform())
         run_dir = Path(tmp) / "run"
         bootstrap = args.bootstrap or start_broker(run_dir)
-        processes = None
+        processes = baseline = None
+        embedded = kafka = 0.0
         try:
-            run_round(EmbeddedBus(Path(tmp) / "warm-up"), min(n, 200), seed=SEED + 1)
-            embedded = report("embedded", run_round(EmbeddedBus(Path(tmp) / "bus"), n))
-            kafka = report("kafka", run_round(KafkaBus(bootstrap), n))
+            if not args.processes_only:
+                run_round(EmbeddedBus(Path(tmp) / "warm-up"), min(n, 200), seed=SEED + 1)
+                embedded = report("embedded", run_round(EmbeddedBus(Path(tmp) / "bus"), n))
+                kafka = report("kafka", run_round(KafkaBus(bootstrap), n))
             if not args.threads_only:
-                processes = report("kafka x3", run_round_processes(bootstrap, n, Path(tmp)))
+                old_code = None
+                if args.baseline_commit != "none":
+                    old_code = baseline_checkout(args.baseline_commit, Path(tmp) / "baseline")
+                if old_code is not None:
+                    baseline = run_round_processes(bootstrap, n, Path(tmp), old_code, "base")
+                    report(f"x3 {args.baseline_commit[:7]}", baseline)
+                processes = run_round_processes(bootstrap, n, Path(tmp))
+                report("kafka x3", processes)
         finally:
             if not args.bootstrap:
                 subprocess.run(["bash", str(REPO / "infra/kafka/stop.sh")],
                                env={**os.environ, "MATERIALABS_RUN_DIR": str(run_dir)})
-    print("embedded and kafka: the three services in threads of one process; kafka x3: one "
-          "`materialabs serve` process each")
-    best = max(kafka, processes or 0.0)
-    print(f"kafka / embedded (both threads): {kafka / embedded:.2f}x; target >= 1,000 "
-          f"screened/s through the broker: {'met' if best >= 1000 else 'NOT met'} "
-          f"({best:.0f}/s)")
+    if not args.processes_only:
+        print("embedded and kafka: the three services in threads of one process; kafka x3: "
+              "one `materialabs serve` process each")
+        print(f"kafka / embedded (both threads): {kafka / embedded:.2f}x")
+    if baseline is not None and processes is not None:
+        compare(baseline, processes, args.baseline_commit[:7])
+    if processes is not None:
+        total = per_candidate_ms(processes)["total"]
+        best = max(kafka, processes["candidates"] / processes["dft_requested"])
+        print(f"targets: CPU per candidate <= 2 ms (generate + predict + acquire): "
+              f"{'met' if total <= 2 else 'NOT met'} ({total:.2f} ms); >= 1,000 screened/s "
+              f"through the broker: {'met' if best >= 1000 else 'NOT met'} ({best:.0f}/s)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from materialabs.crystals import Crystal
@@ -24,8 +25,10 @@ class Candidate:
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     seed: int = 0
 
-    @property
+    @cached_property
     def candidate_id(self) -> str:
+        # Asked for several times per candidate (dedup, the event, its key); the key
+        # hashes a JSON dump of the sorted sites.
         return self.crystal.content_key()
 
     def as_record(self) -> dict[str, Any]:

@@ -27,9 +27,9 @@ FormulaKey = tuple[tuple[str, int], ...]
 def formula_key(species: Iterable[str]) -> FormulaKey:
     """Reduced, sorted (element, count) pairs: a cheap hashable composition key."""
     counts = Counter(species)
-    divisor = 0
-    for value in counts.values():
-        divisor = math.gcd(divisor, value)
+    divisor = math.gcd(*counts.values())
+    if divisor == 1:  # the usual case: skip the division
+        return tuple(sorted(counts.items()))
     return tuple(sorted((el, n // divisor) for el, n in counts.items()))
 
 

@@ -13,11 +13,15 @@ prototype at another volume, count as one. Matching is slow (milliseconds), so:
    matcher.
 3. ``exact_key``: spglib's standardised (conventional) cell scaled to 1 Å³/atom and
    rounded. Equal keys mean equal crystals, so the matcher is skipped; unequal keys
-   prove nothing (origin choice, rounding) and fall through to the matcher.
+   prove nothing (origin choice, rounding) and fall through to the matcher. A key that
+   needs a spglib call of its own (a SAPS outcome, whose symmetry comes without one:
+   ``partitions.py``) is made only when a pair would otherwise go to the matcher.
 
-Known structures (datasets) are indexed by composition only, and fingerprinted lazily
-when a candidate of that composition first shows up, so indexing 40k known crystals
-costs milliseconds.
+Known structures (datasets) are indexed by composition only. When a candidate of that
+composition first shows up, they get their site-environment profile (distances only, no
+spglib); a known crystal is fingerprinted (spglib) only once a candidate's profile does
+not prove it different, the one case in which the two would ever be compared. Indexing
+40k known crystals costs milliseconds, and most are never fingerprinted.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,26 +56,36 @@ class Fingerprint:
 
 
 class StandardCell:
-    """spglib's standardised primitive cell of a labelled site pattern, made on first use.
+    """spglib's standardised cells of a labelled site pattern, made on first use.
 
-    Only the crystals that reach the matcher need it (it saves the matcher its own slow
-    reduction), and most never do, so this second spglib call per pattern is deferred
-    and then made once. Labels as in :func:`symmetry_info`.
+    ``conventional()`` is the standardised conventional cell (for ``exact_key``),
+    ``get()`` the standardised primitive cell (it saves the matcher its own slow
+    reduction). Most patterns never need either, so the spglib calls are deferred and
+    then made once. Labels as in :func:`symmetry_info`.
     """
 
     def __init__(self, lattice: np.ndarray, frac: np.ndarray, labels: np.ndarray,
-                 symprec: float, known: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                 symprec: float, known: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 conventional: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> None:
         self._input = (lattice, frac, labels, symprec)
         self._cell = known
         self._done = known is not None
+        self._conventional = conventional
+        self._conventional_done = conventional is not None
+        self._niggli: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._niggli_done = False
 
     @property
     def computed(self) -> bool:
         return self._done
 
+    @property
+    def conventional_computed(self) -> bool:
+        return self._conventional_done
+
     def get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(lattice, positions, labels), or None where spglib gives up."""
+        """(lattice, positions, labels) of the primitive cell, or None where spglib gives up."""
         if not self._done:
             lattice, frac, labels, symprec = self._input
             std = spglib.standardize_cell(spglib_cell(lattice, frac, labels + 1),
@@ -83,20 +97,75 @@ class StandardCell:
             self._done = True
         return self._cell
 
+    def niggli(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`get`'s cell Niggli-reduced (lattice, positions, labels), made once.
 
-@dataclass(frozen=True)
+        The reduction depends on the lattice only, so outcomes sharing a pattern share it.
+        """
+        if not self._niggli_done:
+            found = self.get()
+            if found is not None:
+                from pymatgen.core import Lattice, Structure
+
+                lattice, positions, labels = found
+                cell = Structure(Lattice(lattice), ["H"] * len(labels), positions)
+                reduced = cell.get_reduced_structure("niggli")
+                self._niggli = (reduced.lattice.matrix.copy(), reduced.frac_coords.copy(),
+                                labels)
+            self._niggli_done = True
+        return self._niggli
+
+    def conventional(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(lattice, positions, labels) of the conventional cell, or None (spglib gave up)."""
+        if not self._conventional_done:
+            lattice, frac, labels, symprec = self._input
+            dataset = spglib.get_symmetry_dataset(spglib_cell(lattice, frac, labels + 1),
+                                                  symprec=symprec)
+            if dataset is not None:
+                self._conventional = (np.asarray(dataset.std_lattice),
+                                      np.asarray(dataset.std_positions),
+                                      np.asarray(dataset.std_types, dtype=np.int64) - 1)
+            self._conventional_done = True
+        return self._conventional
+
+
 class PrimitiveCell:
-    """spglib's standardised primitive cell of one crystal: a pattern's cell plus species."""
+    """A crystal's standardised cells: its pattern's cells plus the species of each label.
 
-    standard: StandardCell
-    label_species: tuple[str, ...]  # species of label 0, 1, ...
+    Also its ``exact_key`` (empty where spglib gives up), made once, on first use unless
+    the conventional cell was known when the signature was made.
+    """
 
-    def cell(self) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-        found = self.standard.get()
+    def __init__(self, standard: StandardCell, label_species: tuple[str, ...]) -> None:
+        self.standard = standard
+        self.label_species = label_species  # species of label 0, 1, ...
+        self._key: str | None = None
+        if standard.conventional_computed:
+            self.exact_key()
+
+    def cell(self, niggli: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """The standardised primitive cell with species (Niggli-reduced if asked)."""
+        found = self.standard.niggli() if niggli else self.standard.get()
         if found is None:
             return None
         lattice, positions, labels = found
         return lattice, positions, [self.label_species[int(label)] for label in labels]
+
+    @property
+    def key_known(self) -> bool:
+        return self._key is not None
+
+    def exact_key(self) -> str:
+        if self._key is None:
+            found = self.standard.conventional()
+            if found is None:
+                self._key = ""
+            else:
+                lattice, positions, labels = found
+                numbers = [atomic_numbers[self.label_species[int(label)]]
+                           for label in labels.tolist()]
+                self._key = exact_key(lattice, positions, numbers)
+        return self._key
 
 
 @dataclass(frozen=True)
@@ -104,12 +173,16 @@ class Signature:
     """What the deduplicator needs to know about a crystal; cheap to pickle."""
 
     fingerprint: Fingerprint
-    exact_key: str  # "" when unknown (the matcher then decides)
     nn_profile: tuple[tuple[str, str, tuple[float, ...]], ...] = ()  # see nn_profile()
     primitive: PrimitiveCell | None = None
     # (parent content key, canonical species pattern) from a generator that keeps its
     # parent's geometry: equal origins are congruent, hence the same crystal.
     origin: tuple[str, bytes] | None = None
+
+    @property
+    def exact_key(self) -> str:
+        """See :func:`exact_key` ("" when unknown: the matcher then decides); may call spglib."""
+        return self.primitive.exact_key() if self.primitive is not None else ""
 
 
 # Two crystals whose site environments differ by more than this fraction are not sent
@@ -129,13 +202,16 @@ def nn_profile(species: Iterable[str], distances: np.ndarray, volume: float) -> 
     species = list(species)
     scale = (volume / len(species)) ** (1.0 / 3.0)
     elements = sorted(set(species))
-    labels = np.array([elements.index(s) for s in species])
+    index = {element: i for i, element in enumerate(elements)}
+    labels = np.array([index[s] for s in species])
+    order = np.argsort(labels, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+    nearest = np.minimum.reduceat(distances[:, order], starts, axis=1)  # site x element
     profile = []
     for i, first in enumerate(elements):
-        rows = distances[labels == i]
+        block = np.sort(nearest[labels == i], axis=0) / scale
         for j, second in enumerate(elements):
-            nearest = np.sort(rows[:, labels == j].min(axis=1)) / scale
-            profile.append((first, second, tuple(nearest.tolist())))
+            profile.append((first, second, tuple(block[:, j].tolist())))
     return tuple(profile)
 
 
@@ -168,10 +244,7 @@ class SymmetryInfo:
     spacegroup: int
     orbit_representatives: tuple[int, ...]  # per input site (crystallographic orbits)
     primitive_sites: int
-    conventional_lattice: np.ndarray  # spglib's standardised conventional cell
-    conventional_positions: np.ndarray
-    conventional_labels: np.ndarray  # label of each standardised site
-    standard: StandardCell  # the standardised primitive cell, on demand
+    standard: StandardCell  # the standardised conventional and primitive cells
 
 
 def spglib_cell(lattice: Any, frac: Any, numbers: Any) -> Any:
@@ -188,19 +261,20 @@ def symmetry_info(lattice: np.ndarray, frac: np.ndarray, labels: Any,
     if dataset is None:  # spglib gives up on a few pathological cells: P1
         n = len(labels)
         lattice, frac = np.asarray(lattice), np.asarray(frac)
-        return SymmetryInfo(1, tuple(range(n)), n, lattice, frac, labels,
+        return SymmetryInfo(1, tuple(range(n)), n,
                             StandardCell(lattice, frac, labels, symprec,
-                                         known=(lattice, frac, labels)))
+                                         known=(lattice, frac, labels),
+                                         conventional=(lattice, frac, labels)))
     # crystallographic_orbits, not equivalent_atoms: the latter only uses the operations
     # that keep the input cell (a 2x1x1 supercell of a cubic crystal loses some).
     return SymmetryInfo(
         spacegroup=int(dataset.number),
         orbit_representatives=tuple(dataset.crystallographic_orbits.tolist()),
         primitive_sites=len(set(dataset.mapping_to_primitive.tolist())),
-        conventional_lattice=np.asarray(dataset.std_lattice),
-        conventional_positions=np.asarray(dataset.std_positions),
-        conventional_labels=np.asarray(dataset.std_types, dtype=np.int64) - 1,
-        standard=StandardCell(np.asarray(lattice), np.asarray(frac), labels, symprec),
+        standard=StandardCell(np.asarray(lattice), np.asarray(frac), labels, symprec,
+                              conventional=(np.asarray(dataset.std_lattice),
+                                            np.asarray(dataset.std_positions),
+                                            np.asarray(dataset.std_types, dtype=np.int64) - 1)),
     )
 
 
@@ -219,12 +293,8 @@ def build_signature(species: list[str] | tuple[str, ...], labels: Any, info: Sym
     ))
     fingerprint = Fingerprint(chem.formula_key(species), info.spacegroup,
                               info.primitive_sites, orbits)
-    numbers = [atomic_numbers[label_species[label]]
-               for label in info.conventional_labels.tolist()]
     by_label = tuple(label_species.get(label, "") for label in range(max(label_species) + 1))
-    return Signature(fingerprint, exact_key(info.conventional_lattice,
-                                            info.conventional_positions, numbers),
-                     profile, PrimitiveCell(info.standard, by_label))
+    return Signature(fingerprint, profile, PrimitiveCell(info.standard, by_label))
 
 
 def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -233,12 +303,19 @@ def species_labels(species: list[str] | tuple[str, ...]) -> np.ndarray:
     return np.array([first.setdefault(s, len(first)) for s in species], dtype=np.int64)
 
 
-def signature(crystal: Crystal, symprec: float = SYMPREC) -> Signature:
+def signature(crystal: Crystal, symprec: float = SYMPREC,
+              profile: Profile | None = None) -> Signature:
     """Fingerprint, exact key, profile and (on demand) primitive cell of ``crystal``."""
     labels = species_labels(crystal.species)
     info = symmetry_info(crystal.lattice_array, crystal.frac_array, labels, symprec)
-    profile = nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
+    if profile is None:
+        profile = crystal_profile(crystal)
     return build_signature(crystal.species, labels, info, profile)
+
+
+def crystal_profile(crystal: Crystal) -> Profile:
+    """:func:`nn_profile` of a crystal (its periodic distances computed here)."""
+    return nn_profile(crystal.species, pair_distances(crystal), crystal.volume_angstrom3)
 
 
 def exact_key(lattice: np.ndarray, frac: np.ndarray, numbers: Any) -> str:
@@ -275,16 +352,20 @@ class _Entry:
             from pymatgen.analysis.structure_matcher import StructureMatcher
             from pymatgen.core import Lattice, Structure
 
-            found = self.primitive.cell() if self.primitive is not None else None
+            found = self.primitive.cell(niggli=True) if self.primitive is not None else None
             if found is not None:
                 lattice, positions, species = found
-                cell = Structure(Lattice(lattice), species, positions)
-                self._reduced = cell.get_reduced_structure("niggli")
+                self._reduced = Structure(Lattice(lattice), species, positions)
             else:
                 self._reduced = StructureMatcher._get_reduced_structure(
                     self.crystal.to_structure(), primitive_cell=True, niggli=True
                 )
         return self._reduced
+
+
+def _known_key(primitive: PrimitiveCell | None) -> str:
+    """The exact key if it is made already ("" otherwise: making it may call spglib)."""
+    return primitive.exact_key() if primitive is not None and primitive.key_known else ""
 
 
 @dataclass
@@ -294,6 +375,7 @@ class DedupStats:
     matcher_hits: int = 0
     prefilter_skips: int = 0
     origin_skips: int = 0
+    near_skips: int = 0  # same-origin pairs that ``origin_test`` proved different
     known_indexed: int = 0
 
 
@@ -311,6 +393,10 @@ class Deduplicator:
     # more matcher calls, but a distorted copy whose space group differs at symprec 0.1
     # (which the matcher's stol 0.3 still calls equal) meets its original. AIRSS uses it.
     symmetry_buckets: bool = True
+    # For two crystals of the same origin that no exact symmetry relates, called as
+    # (crystal, its signature, other crystal): False when the matcher could not equate
+    # them (then it is not asked). SAPS passes the parent's near-symmetries.
+    origin_test: Callable[[Crystal, Signature, Crystal], bool] | None = None
     stats: DedupStats = field(default_factory=DedupStats)
 
     def __post_init__(self) -> None:
@@ -323,6 +409,8 @@ class Deduplicator:
         self._exact: dict[str, str] = {}
         self._buckets: dict[Any, list[_Entry]] = defaultdict(list)
         self._pending_known: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = defaultdict(list)
+        # Known crystals of compositions seen, with their profiles, not fingerprinted yet.
+        self._profiled_known: dict[chem.FormulaKey, list[tuple[str, Crystal, Profile]]] = {}
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets.values())
@@ -338,25 +426,25 @@ class Deduplicator:
             count += 1
         return count
 
-    def pending_known(self) -> dict[chem.FormulaKey, list[tuple[str, Crystal]]]:
-        """Known crystals not fingerprinted yet, by composition (do not modify)."""
-        return self._pending_known
-
-    def index_known(self, formula: chem.FormulaKey, signatures: list[Signature]) -> None:
-        """Index the pending known crystals of ``formula`` with signatures computed
-        elsewhere (a worker process), in ``pending_known()[formula]`` order."""
+    def _index_known(self, sig: Signature) -> None:
+        """Fingerprint and index the known crystals of ``sig``'s composition that a
+        crystal with this signature could equal (those its profile does not rule out)."""
+        formula = sig.fingerprint.formula
         pending = self._pending_known.pop(formula, None)
-        if pending is None:
-            return  # already indexed
-        for (entry_id, crystal), sig in zip(pending, signatures, strict=True):
-            self._insert(entry_id, crystal, sig)
+        if pending is not None:
+            self._profiled_known[formula] = [(entry_id, crystal, crystal_profile(crystal))
+                                             for entry_id, crystal in pending]
+        waiting = self._profiled_known.get(formula)
+        if not waiting:
+            return
+        still = []
+        for entry_id, crystal, profile in waiting:
+            if self.use_fingerprint and profiles_differ(sig.nn_profile, profile):
+                still.append((entry_id, crystal, profile))
+                continue
+            self._insert(entry_id, crystal, signature(crystal, self.symprec, profile))
             self.stats.known_indexed += 1
-
-    def _index_pending(self, formula: chem.FormulaKey) -> None:
-        pending = self._pending_known.pop(formula, None)
-        for entry_id, crystal in pending or ():
-            self._insert(entry_id, crystal, signature(crystal, self.symprec))
-            self.stats.known_indexed += 1
+        self._profiled_known[formula] = still
 
     # -- queries ------------------------------------------------------------------
     def _bucket_key(self, sig: Signature) -> Any:
@@ -376,10 +464,11 @@ class Deduplicator:
         worker processes, where it runs in parallel.
         """
         sig = sig or signature(crystal, self.symprec)
-        self._index_pending(sig.fingerprint.formula)
-        if self.use_fingerprint and sig.exact_key and sig.exact_key in self._exact:
+        self._index_known(sig)
+        known_key = _known_key(sig.primitive)
+        if self.use_fingerprint and known_key and known_key in self._exact:
             self.stats.exact_hits += 1
-            return self._exact[sig.exact_key]
+            return self._exact[known_key]
         bucket = self._buckets.get(self._bucket_key(sig))
         if not bucket:
             return None
@@ -395,6 +484,16 @@ class Deduplicator:
                 if origin_checked:
                     self.stats.origin_skips += 1
                     continue
+                # Outcomes of one parent that no symmetry relates: exact keys (a spglib
+                # call each) would not tell them apart, the matcher decides, unless no
+                # near-symmetry of the parent could make them one.
+                if self.origin_test is not None and not self.origin_test(crystal, sig,
+                                                                         entry.crystal):
+                    self.stats.near_skips += 1
+                    continue
+            elif self.use_fingerprint and self._same_exact_key(sig, entry):
+                self.stats.exact_hits += 1
+                return entry.entry_id
             self.stats.matcher_calls += 1
             if self._matcher.fit(probe.reduced(), entry.reduced(),
                                  skip_structure_reduction=True):
@@ -411,8 +510,20 @@ class Deduplicator:
             self._insert(entry_id, crystal, sig)
         return duplicate_of
 
+    def _same_exact_key(self, sig: Signature, entry: _Entry) -> bool:
+        """Equal exact keys (each made now if it was not yet, and then indexed)."""
+        if sig.primitive is None or entry.primitive is None:
+            return False
+        if not entry.primitive.key_known:
+            entry_key = entry.primitive.exact_key()
+            if entry_key:
+                self._exact.setdefault(entry_key, entry.entry_id)
+        key = sig.primitive.exact_key()
+        return bool(key) and key == entry.primitive.exact_key()
+
     def _insert(self, entry_id: str, crystal: Crystal, sig: Signature) -> None:
-        if self.use_fingerprint and sig.exact_key:
-            self._exact.setdefault(sig.exact_key, entry_id)
+        key = _known_key(sig.primitive)
+        if self.use_fingerprint and key:
+            self._exact.setdefault(key, entry_id)
         self._buckets[self._bucket_key(sig)].append(
             _Entry(entry_id, crystal, sig.nn_profile, sig.primitive, sig.origin))

@@ -12,8 +12,11 @@ Everything symmetric is done on site permutations, computed once per parent:
 * two outcomes that a symmetry of the bare site set (species ignored; it contains the
   parent's group) maps onto each other are one outcome (canonical form: the
   lexicographically smallest permuted species vector);
-* an outcome's symmetry depends only on which sites share a species, so spglib runs
-  once per distinct site partition of a parent, not once per candidate.
+* an outcome's symmetry depends only on which sites share a species: its operations
+  are those of the parent's bare site set that keep the partition, so its space group,
+  orbits and primitive size come from the parent's operations (``partitions.py``), with
+  spglib only for the few partitions where its tolerance makes that ambiguous, and once
+  per distinct partition at most.
 
 Parents are reduced to their primitive cell first (site indices in a candidate's
 ``params`` refer to it): a supercell's own operations miss part of the crystal's symmetry.
@@ -38,7 +41,7 @@ import spglib
 from ase.data import atomic_numbers, chemical_symbols
 
 from materialabs.crystals import Crystal
-from materialabs.generate import chem, dedup, filters, parallel
+from materialabs.generate import chem, dedup, filters, parallel, partitions
 from materialabs.generate.candidate import Candidate
 from materialabs.generate.filters import BatchReport, FilterConfig
 from materialabs.generate.parallel import ordered_map
@@ -79,26 +82,42 @@ def substitution_model() -> Any:
     return SubstitutionProbability()
 
 
+@lru_cache(maxsize=1)
+def _substitution_table() -> tuple[tuple[tuple[str, int], ...], dict[tuple[str, int], float],
+                                   dict[frozenset[tuple[str, int]], float], float]:
+    """The model as plain data: its ions, P(x) per ion, lambda per ion pair, alpha.
+
+    ``cond_prob`` on pymatgen ``Species`` objects costs ~25 µs a call (hashing and
+    comparing them), and a parent ion is scored against every ion of the model.
+    """
+    model = substitution_model()
+    ions = tuple(sorted((s.symbol, int(s.oxi_state)) for s in model.species))
+    px = {(s.symbol, int(s.oxi_state)): float(model.get_px(s)) for s in model.species}
+    lambdas = {frozenset((s.symbol, int(s.oxi_state)) for s in pair): float(value)
+               for pair, value in model.as_dict()["init_args"]["lambda_table"].items()}
+    return ions, px, lambdas, float(model.alpha)
+
+
 @lru_cache(maxsize=4096)
 def substitutes(element: str, charge: int, threshold: float,
                 limit: int) -> tuple[tuple[str, int, float], ...]:
     """Likely (element, charge, P(sub | original)) replacing ``element``+``charge``, best first."""
-    from pymatgen.core import Species
-
-    model = substitution_model()
-    original = Species(element, charge)
-    if original not in model.species:
+    ions, px, lambdas, alpha = _substitution_table()
+    original = (element, charge)
+    if original not in px:
         return ()
     scored = []
-    for other in model.species:
-        if other.symbol == element:
+    for other in ions:
+        if other[0] == element:
             continue
-        # pymatgen sums its normaliser over a set, in an order that depends on the
-        # process's hash seed: the last bits differ between processes. Rounded, the value
-        # (and the candidates' params and ranking) is the same in every service process.
-        probability = float(f"{model.cond_prob(other, original):.12g}")
+        # pymatgen's cond_prob: exp(lambda(other, original)) / P(original). pymatgen sums
+        # P over a set, in an order that depends on the process's hash seed: the last
+        # bits differ between processes. Rounded, the value (and the candidates' params
+        # and ranking) is the same in every service process.
+        lam = lambdas.get(frozenset((other, original)), alpha)
+        probability = float(f"{math.exp(lam) / px[original]:.12g}")
         if probability >= threshold:
-            scored.append((other.symbol, int(other.oxi_state), probability))
+            scored.append((other[0], other[1], probability))
     scored.sort(key=lambda item: (-item[2], item[0], item[1]))
     return tuple(scored[:limit])
 
@@ -117,6 +136,9 @@ class ParentSymmetry:
     site_permutations: np.ndarray
     orbits: list[np.ndarray]  # site indices of each orbit, in order of first site
     wyckoffs: list[str]  # e.g. '3c' per orbit
+    # What the symmetry of a partition of the sites is derived from, or None where the
+    # derivation does not give spglib's answer for the parent itself (then spglib runs).
+    partition_ops: partitions.CandidateOps | None = None
 
 
 def site_permutations(crystal: Crystal, rotations: np.ndarray, translations: np.ndarray,
@@ -141,10 +163,13 @@ def site_permutations(crystal: Crystal, rotations: np.ndarray, translations: np.
     return np.array(perms, dtype=np.int64).reshape(-1, len(frac))
 
 
-def parent_symmetry(crystal: Crystal, symprec: float) -> ParentSymmetry | None:
+def parent_symmetry(crystal: Crystal, symprec: float,
+                    dataset: Any = None) -> ParentSymmetry | None:
+    """``dataset``: spglib's symmetry dataset of ``crystal`` at ``symprec``, if known."""
     numbers = [atomic_numbers[s] for s in crystal.species]
     cell = dedup.spglib_cell(crystal.lattice_array, crystal.frac_array, numbers)
-    data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    data = dataset if dataset is not None else spglib.get_symmetry_dataset(cell,
+                                                                          symprec=symprec)
     bare = spglib.get_symmetry(dedup.spglib_cell(crystal.lattice_array, crystal.frac_array,
                                                  [1] * crystal.num_sites), symprec=symprec)
     if data is None or bare is None:
@@ -157,7 +182,11 @@ def parent_symmetry(crystal: Crystal, symprec: float) -> ParentSymmetry | None:
     orbits = [np.array([i for i, e in enumerate(equivalent) if e == rep])
               for rep in representatives]
     wyckoffs = [f"{len(orbit)}{data.wyckoffs[orbit[0]]}" for orbit in orbits]
-    return ParentSymmetry(int(data.number), perms, site_perms, orbits, wyckoffs)
+    ops = partitions.candidate_ops(crystal.lattice_array, crystal.frac_array, symprec)
+    if not partitions.agrees_with(ops, dedup.species_labels(crystal.species), int(data.number),
+                                  len(data.rotations)):
+        ops = None
+    return ParentSymmetry(int(data.number), perms, site_perms, orbits, wyckoffs, ops)
 
 
 def distinct_subsets(orbit: np.ndarray, permutations: np.ndarray,
@@ -195,6 +224,14 @@ class _Parent:
     charges: list[int]
     distances: np.ndarray
     partition_cache: dict[bytes, dedup.SymmetryInfo] = field(default_factory=dict)
+
+    @property
+    def volume(self) -> float:
+        if self._volume is None:
+            self._volume = self.crystal.volume_angstrom3
+        return self._volume
+
+    _volume: float | None = None
 
 
 def _orbit_moves(parent: _Parent, config: SapsConfig) -> list[Move]:
@@ -273,18 +310,22 @@ def _signature(parent: _Parent, species: list[str], crystal: Crystal,
 
     A crystal's symmetry depends only on its geometry and on which sites share a
     species, not on which species they are; outcomes of one parent share the geometry
-    (up to scale), so spglib runs once per distinct site partition and the answer is
-    reused for every outcome with that partition.
+    (up to scale), so the symmetry is found once per distinct site partition (from the
+    parent's operations, or by spglib where that is ambiguous) and reused for every
+    outcome with that partition.
     """
     labels = dedup.species_labels(species)
     key = labels.tobytes()
     info = parent.partition_cache.get(key)
     if info is None:
-        info = dedup.symmetry_info(parent.crystal.lattice_array, parent.crystal.frac_array,
-                                   labels, symprec)
+        ops = parent.symmetry.partition_ops
+        info = ops.partition_info(labels) if ops is not None else None
+        if info is None:
+            info = dedup.symmetry_info(parent.crystal.lattice_array,
+                                       parent.crystal.frac_array, labels, symprec)
         parent.partition_cache[key] = info
     # Scaling the cell does not change the scale-free profile: use the parent's distances.
-    profile = dedup.nn_profile(species, parent.distances, parent.crystal.volume_angstrom3)
+    profile = dedup.nn_profile(species, parent.distances, parent.volume)
     return dedup.build_signature(species, labels, info, profile)
 
 
@@ -310,14 +351,20 @@ def _prepare_parent(crystal: Crystal, parent_id: str, config: SapsConfig) -> _Pa
     states = dict(guess)
     if not all(float(q).is_integer() for q in states.values()):
         return "mixed_valence"
-    crystal = primitive_cell(crystal, config.symprec)
-    symmetry = parent_symmetry(crystal, config.symprec)
+    # Most parents (Materials Project cells) are primitive already: the dataset that says
+    # so is the one parent_symmetry needs, and the standardisation is skipped.
+    dataset = spglib.get_symmetry_dataset(
+        dedup.spglib_cell(crystal.lattice_array, crystal.frac_array,
+                          [atomic_numbers[s] for s in crystal.species]), symprec=config.symprec)
+    if dataset is None or len(set(dataset.mapping_to_primitive.tolist())) < crystal.num_sites:
+        crystal, dataset = primitive_cell(crystal, config.symprec), None
+    symmetry = parent_symmetry(crystal, config.symprec, dataset)
     if symmetry is None or len(symmetry.permutations) == 0:
         return "no_symmetry"
     if not config.use_symmetry:
         n = crystal.num_sites
         symmetry = replace(symmetry, permutations=np.arange(n)[None, :],
-                           site_permutations=np.arange(n)[None, :])
+                           site_permutations=np.arange(n)[None, :], partition_ops=None)
     return _Parent(crystal, parent_id, symmetry, [int(states[s]) for s in crystal.species],
                    filters.pair_distances(crystal))
 
@@ -374,8 +421,11 @@ def substitute_parent(
             continue
         report.generated += 1
         scale = _volume_scale(parent, combo) if config.scale_volume else 1.0
-        candidate_crystal = Crystal.from_arrays(parent.crystal.lattice_array * scale, species,
-                                                parent.crystal.frac_array)
+        # The parent's coordinates as they are (Crystal.from_arrays would rebuild the
+        # same tuples of floats from arrays, per candidate).
+        candidate_crystal = Crystal(
+            tuple(map(tuple, (parent.crystal.lattice_array * scale).tolist())),  # type: ignore[arg-type]
+            tuple(species), parent.crystal.frac_coords)
         reason = _rejection(candidate_crystal, parent.distances * scale, filter_config)
         if reason is not None:
             report.count(reason)
@@ -421,22 +471,39 @@ def _rejection(crystal: Crystal, distances: np.ndarray, config: FilterConfig) ->
 # -- batches over many parents -----------------------------------------------------
 
 
-# Known crystals by composition, set before the pool forks (workers inherit it) so the
-# workers, not the deduplicating parent process, pay for fingerprinting them.
-_KNOWN: dict[chem.FormulaKey, list[tuple[str, Crystal]]] = {}
-_KNOWN_DONE: set[chem.FormulaKey] = set()  # per process: compositions already shipped
+MATCHER_FIRST = 3  # pairs of a parent that go to the matcher before the near test is made
 
-KnownSignatures = dict[chem.FormulaKey, list[dedup.Signature]]
+
+class _NearSymmetryTest:
+    """``Deduplicator.origin_test`` for the outcomes of one parent (all in its geometry).
+
+    The parent's near-symmetries are found on first use: most parents never need them.
+    """
+
+    def __init__(self) -> None:
+        self._near: partitions.NearOperations | None = None
+        self._calls = 0
+
+    def __call__(self, crystal: Crystal, sig: dedup.Signature, other: Crystal) -> bool:
+        if sig.fingerprint.primitive_sites != crystal.num_sites:
+            return True  # the matcher compares smaller cells than the parent's: ask it
+        self._calls += 1
+        if self._calls <= MATCHER_FIRST:
+            return True  # a few matcher calls cost less than finding the near-symmetries
+        if self._near is None:
+            self._near = partitions.near_operations(crystal.lattice_array, crystal.frac_array)
+        return self._near.may_match(crystal.species, other.species)
 
 
 def _work(args: tuple[str, Crystal, SapsConfig, FilterConfig, int, bool]) -> tuple[
-        list[Proposal], BatchReport, KnownSignatures]:
+        list[Proposal], BatchReport]:
     parent_id, crystal, config, filter_config, seed, use_fingerprint = args
     proposals, report = substitute_parent(crystal, parent_id, config, filter_config, seed)
     if config.use_symmetry:
         # Match a parent's outcomes against each other here, in the worker: the main
         # process then only compares them with other parents' and known crystals.
-        local = dedup.Deduplicator(symprec=config.symprec, use_fingerprint=use_fingerprint)
+        local = dedup.Deduplicator(symprec=config.symprec, use_fingerprint=use_fingerprint,
+                                   origin_test=_NearSymmetryTest() if use_fingerprint else None)
         unique = []
         for proposal in proposals:
             if local.add(proposal.candidate.candidate_id, proposal.candidate.crystal,
@@ -445,13 +512,7 @@ def _work(args: tuple[str, Crystal, SapsConfig, FilterConfig, int, bool]) -> tup
             else:
                 unique.append(proposal)
         proposals = unique
-    known: KnownSignatures = {}
-    for proposal in proposals:
-        formula = proposal.signature.fingerprint.formula
-        if formula in _KNOWN and formula not in _KNOWN_DONE:
-            _KNOWN_DONE.add(formula)
-            known[formula] = [dedup.signature(c, config.symprec) for _, c in _KNOWN[formula]]
-    return proposals, report, known
+    return proposals, report
 
 
 def generate(
@@ -496,35 +557,25 @@ def iter_generate(
     report = report if report is not None else BatchReport()
     if deduplicator is None:
         deduplicator = dedup.Deduplicator(use_fingerprint=config.use_symmetry)
-    substitution_model()  # load before forking so workers share it
+    _substitution_table()  # load before forking so workers share it
     jobs = ((pid, c, config, filter_config, seed, deduplicator.use_fingerprint)
             for pid, c in parents)
-    _KNOWN.clear()
-    _KNOWN_DONE.clear()
-    if config.use_symmetry:
-        _KNOWN.update(deduplicator.pending_known())
     found = 0
-    try:
-        with ordered_map(workers, chunksize=4) as mapper:
-            results = mapper(_work, jobs)
-            for proposals, parent_report, known in parallel.progress(results, progress,
-                                                                     unit="parent", desc="saps"):
-                for formula, signatures in known.items():
-                    deduplicator.index_known(formula, signatures)
-                report.merge(parent_report)
-                for index, proposal in enumerate(proposals):
-                    candidate = proposal.candidate
-                    if deduplicator.add(candidate.candidate_id, candidate.crystal,
-                                        proposal.signature if config.use_symmetry else None,
-                                        origin_checked=config.use_symmetry):
-                        report.duplicate += 1
-                        continue
-                    report.valid += 1
-                    found += 1
-                    yield candidate
-                    if n is not None and found >= n:
-                        report.generated -= len(proposals) - index - 1  # never looked at
-                        return
-    finally:  # do not keep the known crystals alive through the globals
-        _KNOWN.clear()
-        _KNOWN_DONE.clear()
+    with ordered_map(workers, chunksize=4) as mapper:
+        results = mapper(_work, jobs)
+        for proposals, parent_report in parallel.progress(results, progress, unit="parent",
+                                                          desc="saps"):
+            report.merge(parent_report)
+            for index, proposal in enumerate(proposals):
+                candidate = proposal.candidate
+                if deduplicator.add(candidate.candidate_id, candidate.crystal,
+                                    proposal.signature if config.use_symmetry else None,
+                                    origin_checked=config.use_symmetry):
+                    report.duplicate += 1
+                    continue
+                report.valid += 1
+                found += 1
+                yield candidate
+                if n is not None and found >= n:
+                    report.generated -= len(proposals) - index - 1  # never looked at
+                    return

@@ -9,8 +9,9 @@ the scaled σ are kept, and evaluation reports both.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,12 +123,14 @@ class Ensemble:
         runners = self._runners or [member.forward_padded for member in self.members]
         expand = self.members[0].distance_expansion
         chunks = []
-        for start in range(0, len(graphs), batch_size):
-            batch = graphs.batch(np.arange(start, min(len(graphs), start + batch_size)))
-            batch = batch.to(device)
-            neighbours = batch.padded()
-            edge_attr = expand(neighbours.dist)
-            chunks.append(torch.stack([run(batch, neighbours, edge_attr) for run in runners]))
+        with denormals_flushed():
+            for start in range(0, len(graphs), batch_size):
+                batch = graphs.batch(np.arange(start, min(len(graphs), start + batch_size)))
+                batch = batch.to(device)
+                neighbours = batch.padded()
+                edge_attr = expand(neighbours.dist)
+                chunks.append(torch.stack([run(batch, neighbours, edge_attr)
+                                           for run in runners]))
         if not chunks:
             return np.zeros((len(self.members), 0, len(self.targets)))
         normalised = torch.cat(chunks, dim=1).cpu()
@@ -140,6 +143,26 @@ class Ensemble:
 
     def units(self) -> dict[str, str]:
         return {t: TARGET_UNITS[t] for t in self.targets}
+
+
+@contextlib.contextmanager
+def denormals_flushed() -> Iterator[None]:
+    """Treat subnormal floats as zero on this thread while inside (CPU: FTZ/DAZ).
+
+    The Gaussian distance features of far-off centres, exp(-(d - mu)^2 / w^2), fall below
+    float32's smallest normal number (about 4% of them at 6 Å, 40 Gaussians), and every
+    multiply-add on a subnormal takes a slow microcode path: the edge projections ran at
+    a tenth of their speed, and inference took 2.3x as long. Such values are below 1e-38,
+    so flushing them changes no prediction (measured: bitwise equal on the loop
+    benchmark's 1,000 candidates). The flag is per thread and set back afterwards
+    (to off, PyTorch's default; torch has no getter for it).
+    """
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
 
 
 def fit_sigma_scale(prediction: Prediction, truth: np.ndarray) -> tuple[float, ...]:

@@ -57,3 +57,43 @@ def test_from_dataframe_and_ternary_uses_binary_subsystems():
     assert hull.e_above_hull("Li5NO2", -1.0) > hull.e_above_hull("Li5NO2", -2.0)
     with pytest.raises(KeyError, match="formation_energy_per_atom"):
         HullReference.from_dataframe(frame.drop(columns=["formation_energy_per_atom"]))
+
+
+def test_hull_energies_agree_with_pymatgen_phase_diagrams():
+    # Random known phases over six elements: binaries to quaternaries, several phases per
+    # composition, some above the elements (positive) and a metastable elemental phase,
+    # at compositions on and off the phases'. LowerHull must give PhaseDiagram's answer.
+    import itertools
+
+    import numpy as np
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition, Element
+
+    rng = np.random.default_rng(7)
+    elements = ["Li", "Mn", "O", "P", "S", "Zr"]
+    phases = [KnownPhase("Mn", -0.02, "mn-low"), KnownPhase("O", 0.3, "o-high")]
+    for size in (2, 3, 4):
+        for system in itertools.combinations(elements, size):
+            for k in range(int(rng.integers(0, 6))):
+                amounts = {el: int(rng.integers(1, 6)) for el in system}
+                formula = Composition(amounts).reduced_formula
+                phases.append(KnownPhase(formula, float(rng.uniform(-3.0, 0.4)),
+                                         f"{formula}-{k}"))
+    hull = HullReference(phases)
+    queries = [p.formula for p in phases[::3]]
+    for _ in range(150):
+        system = rng.choice(elements, int(rng.integers(1, 5)), replace=False)
+        queries.append(Composition({str(el): int(rng.integers(1, 7))
+                                    for el in system}).reduced_formula)
+    for formula in queries:
+        composition = Composition(formula)
+        system = sorted(el.symbol for el in composition.elements)
+        entries = [PDEntry(Composition(el), 0.0) for el in system]
+        entries += [PDEntry(Composition(p.formula),
+                            p.formation_energy_per_atom_eV * Composition(p.formula).num_atoms)
+                    for p in phases
+                    if {el.symbol for el in Composition(p.formula).elements} <= set(system)]
+        diagram = PhaseDiagram(entries, elements=[Element(el) for el in system])
+        expected = diagram.get_hull_energy_per_atom(composition)
+        assert hull.hull_energy_per_atom(formula) == pytest.approx(expected, abs=1e-9), formula
+        assert hull.hull_energy_per_atom(formula) <= 0.0
