@@ -161,7 +161,8 @@ CASES: dict[str, tuple[Callable[[World], dict[str, Any]], str, str]] = {
     "dataset line not JSON": (_dataset_with(b"{oops\n", 1), "invalid_record", "invalid JSON"),
     "dataset record without crystal": (_dataset_with(b'{"file":"a","record":"1"}\n', 1),
                                        "invalid_record", "field crystal: is missing"),
-    "dataset empty": (_dataset_with(b"", 0), "invalid_record", "dataset is empty"),
+    "dataset empty": (_dataset_with(b"", 1), "invalid_record", "dataset is empty"),
+    "manifest of no records": (_dataset_with(b"", 0), "invalid_record", "expected 1 to 200000"),
     "dataset shorter than the manifest says": (
         _dataset_with(dataset_bytes(good_records(2)), 3), "invalid_record", "record_count"),
 }
