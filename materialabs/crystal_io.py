@@ -138,7 +138,7 @@ def parse_number(text: str, *, cif: bool = False) -> float:
     Stricter than float(): no '1_5', no 'infinity', no surrounding junk; NaN, infinity and
     numbers beyond the float range are refused with a message that says so.
     """
-    token = text.strip()
+    token = text.strip(" \t\r\n")
     match = (_CIF_NUMBER if cif else _NUMBER).fullmatch(token)
     if match is None:
         shown = repr(token[:40] + ("..." if len(token) > 40 else ""))
@@ -411,7 +411,16 @@ def cell_parameter_problems(lengths: Sequence[float], angles: Sequence[float],
             problems.append((names[3], f"angles {alpha:g}°, {beta:g}°, {gamma:g}° cannot "
                                        "meet at a corner of a cell (each must be less than "
                                        "the sum of the other two, all three less than 360°)"))
+        elif _volume_factor(alpha, beta, gamma) < 1e-6:
+            problems.append((names[3], f"angles {alpha:g}°, {beta:g}°, {gamma:g}° make a flat "
+                                       "cell (almost no volume)"))
     return problems
+
+
+def _volume_factor(alpha: float, beta: float, gamma: float) -> float:
+    """Cell volume / (a b c) for these angles (degrees): 0 for a flat cell."""
+    ca, cb, cg = (math.cos(math.radians(x)) for x in (alpha, beta, gamma))
+    return math.sqrt(max(0.0, 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg))
 
 
 def lattice_from_parameters(a: float, b: float, c: float,
@@ -707,6 +716,7 @@ class _CifScanner:
         if not loop.tags:
             self.block.problem(None, f"line {loop.line}: loop_ without data names")
             return
+        loop.kept = loop.kept or any(t.startswith(_KEPT_LOOP_PREFIXES) for t in loop.tags)
         if loop.kept:
             if loop.count == 0:
                 self.block.problem(loop.tags[0], f"loop on line {loop.line} has no values")
@@ -793,6 +803,8 @@ def _cif_crystal(block: _CifBlock) -> Crystal:
     loop = _site_loop(block)
     width = len(loop.tags)
     rows = loop.count // width
+    if rows == 0:
+        raise FieldError(loop.tags[0], "the atom-site loop has no rows")
     if rows > MAX_SITES:
         raise FieldError(loop.tags[0], f"{rows} atom sites; at most {MAX_SITES} per structure")
     column = {tag: i for i, tag in enumerate(loop.tags)}

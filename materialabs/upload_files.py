@@ -129,7 +129,7 @@ def read_lab_files(paths: Iterable[Path], declared: Mapping[str, str] | None = N
     (a progress bar)."""
     files, problems = expand_paths([Path(p) for p in paths])
     result = ReadResult(problems=problems)
-    budget = Budget()
+    budget = Budget(records=MAX_RECORDS, bytes=MAX_UPLOAD_BYTES)
     for path in (progress(files) if progress else files):
         if budget.records < 0 or budget.bytes < 0:
             break
@@ -141,8 +141,8 @@ def read_lab_files(paths: Iterable[Path], declared: Mapping[str, str] | None = N
                                        "uploads)"))
     if budget.bytes < 0:
         result.problems.append(Problem(", ".join(result.files[:3]), None, None,
-                                       f"more than {MAX_UPLOAD_BYTES / 2**30:.0f} GiB of files; "
-                                       "split the upload"))
+                                       f"more than {_mib(MAX_UPLOAD_BYTES)} of files; at most "
+                                       f"{_mib(MAX_UPLOAD_BYTES)} per upload (split it)"))
     return result
 
 
@@ -357,8 +357,8 @@ def _cif_file(target: Path, record: str, budget: Budget,
         where = display_name(target)
         if budget.bytes < 0:
             files_read[key] = [Problem(where, None, None, (
-                f"not read: the upload's files exceed {MAX_UPLOAD_BYTES / 2**30:.0f} GiB; "
-                "split the upload"))]
+                f"not read: the upload's files exceed {_mib(MAX_UPLOAD_BYTES)}; split the "
+                "upload"))]
         else:
             try:
                 data = read_file_bytes(target, MAX_FILE_BYTES)
@@ -370,6 +370,10 @@ def _cif_file(target: Path, record: str, budget: Budget,
     if isinstance(outcome, list):
         raise CrystalParseError(outcome)
     return outcome
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.3g} MiB" if size < 2**20 else f"{size / 2**20:,.0f} MiB"
 
 
 def _short(error: Exception | str, limit: int = 300) -> str:

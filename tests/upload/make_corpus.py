@@ -146,7 +146,8 @@ CASES: dict[str, tuple[str | bytes | object, str | None, str | None, str]] = {
                                .replace("_cell_angle_beta   90.0", "_cell_angle_beta   10")
                                .replace("_cell_angle_gamma   90.0", "_cell_angle_gamma   120"),
                                "cif_angles_no_cell", "_cell_angle_alpha", "cannot meet"),
-    "cif_repeated_item.cif": (GOOD.replace("_cell_length_b", "_cell_length_a   5.0\n_cell_length_b"),
+    "cif_repeated_item.cif": (GOOD.replace("_cell_length_b",
+                                           "_cell_length_a   5.0\n_cell_length_b"),
                               "cif_repeated_item", "_cell_length_a", "repeated data item"),
     "cif_underscore_number.cif": (cif(a="3_905"), "cif_underscore_number", "_cell_length_a",
                                   "expected a number, got '3_905'"),
