@@ -218,8 +218,8 @@ def _fetch(ctx: Context, cid: str, what: str, limit: int, code: str = "other") -
         for chunk in ctx.store.stream(cid):
             size += len(chunk)
             if size > limit:
-                raise Refusal(code, f"{what} {cid}: more than {limit / 2**20:.0f} MiB; at "
-                                    f"most {limit / 2**20:.0f} MiB per upload")
+                raise Refusal(code, f"{what} {cid}: more than {limit:,} bytes; at most "
+                                    f"{limit:,} bytes per upload")
             chunks.append(bytes(chunk))
     except (ContentError, ValueError) as error:
         raise Refusal("missing_content", f"{what} {cid}: {error}") from None
