@@ -126,7 +126,10 @@ CASES: dict[str, tuple[str | bytes | object, str | None, str | None, str]] = {
     # --- CIF: syntax and content
     "cif_garbage.cif": ("this is not a crystal\n", None, None, "no data_ block"),
     "cif_truncated.cif": (GOOD[: GOOD.index("_atom_site_fract_y")], "cif_truncated",
-                          "_atom_site_fract_y", "missing from the atom-site loop"),
+                          "_atom_site_type_symbol", "has no values"),
+    "cif_site_loop_without_fract_z.cif": (GOOD.replace(" _atom_site_fract_z\n", "").replace(
+        "  1\n", "\n").replace(" 0.0  1\n", " 1\n"), "cif_site_loop_without_fract_z",
+        "_atom_site_fract_z", "missing from the atom-site loop"),
     "cif_no_atoms.cif": (GOOD.split("loop_")[0], "cif_no_atoms", "_atom_site_fract_x",
                          "no atom sites"),
     "cif_bad_number.cif": (GOOD.replace("_cell_length_a   3.905", "_cell_length_a   abc"),
