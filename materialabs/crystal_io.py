@@ -37,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from materialabs.crystals import MAX_CELL_EDGE_ANGSTROM, MAX_SITES, Crystal, check_crystal
+from materialabs.crystals import (
+    MAX_ABS_FRACTIONAL,
+    MAX_CELL_EDGE_ANGSTROM,
+    MAX_SITES,
+    Crystal,
+    check_crystal,
+)
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_RECORDS_PER_FILE = 200_000
@@ -828,6 +834,13 @@ def _cif_crystal(block: _CifBlock) -> Crystal:
                              cells[column[symbol_tag]])
     operations = _cif_operations(block)
     if len(operations) > 1:
+        # Images are wrapped into the cell: check first, or 1e15 would pass as noise.
+        far = [row for row, position in enumerate(frac)
+               if max(map(abs, position)) > MAX_ABS_FRACTIONAL]
+        if far:
+            raise FieldError("_atom_site_fract_x", f"site {far[0]}: a coordinate of "
+                                                   f"{max(map(abs, frac[far[0]])):.4g}; "
+                                                   f"expected within ±{MAX_ABS_FRACTIONAL:g}")
         species, frac = _expand(species, np.array(frac), operations)
     return Crystal.from_arrays(lattice, species, np.asarray(frac, dtype=float).reshape(-1, 3))
 
@@ -842,6 +855,8 @@ def _cif_symbol(token: str, from_label: bool) -> str:
 
 def _check_occupancy(token: str, row: int, label: str) -> None:
     where = f"site {row} ({label[:12]})"
+    if token in (".", "?"):
+        return  # CIF's "inapplicable" / "unknown": the dictionary's default, 1
     try:
         occupancy = parse_number(token, cif=True)
     except NumberError as error:

@@ -86,8 +86,11 @@ def expand_paths(paths: list[Path], max_files: int = MAX_RECORDS
         name = display_name(path)
         try:
             mode = os.stat(path).st_mode
-        except OSError:
+        except FileNotFoundError:
             problems.append(Problem(name, None, None, "no such file or folder"))
+            continue
+        except OSError as error:
+            problems.append(Problem(name, None, None, f"cannot read: {error.strerror}"))
             continue
         if stat.S_ISDIR(mode):
             found = _walk(path, max_files - len(files) + 1)

@@ -188,6 +188,9 @@ CASES: dict[str, tuple[str | bytes | object, str | None, str | None, str]] = {
                                 "fractional coordinate of 1e+30"),
     "cif_coordinate_1e6.cif": (cif([("Sr", "1e6", 0, 0), ("O", 0.5, 0.5, 0.5)]),
                                "cif_coordinate_1e6", "frac_coords", "expected within ±100"),
+    "cif_symmetric_coordinate_1e15.cif": (symmetric_cif(["x, y, z", "-x, -y, -z"]).replace(
+        "Cl1  0.5", "Cl1  1e15"), "cif_symmetric_coordinate_1e15", "_atom_site_fract_x",
+        "site 1: a coordinate of 1e+15; expected within ±100"),
     "cif_coordinate_1e15.cif": (cif([("Sr", "1e15", 0, 0), ("O", 0.5, 0.5, 0.5)]),
                                 "cif_coordinate_1e15", "frac_coords", "expected within ±100"),
     "cif_cell_in_nm.cif": (cif(a="0.3905", b="0.3905", c="0.3905"), "cif_cell_in_nm",
