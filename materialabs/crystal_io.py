@@ -841,7 +841,8 @@ def _cif_crystal(block: _CifBlock) -> Crystal:
             raise FieldError("_atom_site_fract_x", f"site {far[0]}: a coordinate of "
                                                    f"{max(map(abs, frac[far[0]])):.4g}; "
                                                    f"expected within ±{MAX_ABS_FRACTIONAL:g}")
-        species, frac = _expand(species, np.array(frac), operations)
+        species, expanded = _expand(species, np.array(frac), operations)
+        return Crystal.from_arrays(lattice, species, expanded)
     return Crystal.from_arrays(lattice, species, np.asarray(frac, dtype=float).reshape(-1, 3))
 
 
@@ -927,7 +928,7 @@ def _operations_of_group(symbol: tuple[str, str] | None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            parser = CifParser.from_str("\n".join(lines) + "\n")
+            parser: Any = CifParser.from_str("\n".join(lines) + "\n")
             ops = parser.get_symops(next(iter(parser._cif.data.values())))
             defaulted = any("Defaulting to P1" in w for w in parser.warnings)
     except Exception:  # noqa: BLE001 - pymatgen raises many kinds on odd symbols

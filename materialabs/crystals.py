@@ -168,7 +168,8 @@ class Crystal:
         import spglib
 
         numbers = {s: i for i, s in enumerate(self.elements, start=1)}
-        cell = (self.lattice_array, self.frac_array, [numbers[s] for s in self.species])
+        cell: Any = (self.lattice_array, self.frac_array,  # spglib's stubs want lists
+                     [numbers[s] for s in self.species])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # spglib's deprecation and error-mode notices
