@@ -116,34 +116,17 @@ class Watcher:
 
 
 def _row(kind: str, crystal: Crystal, event: Event, **fields: Any) -> dict[str, Any]:
-    from pymatgen.core import Composition
-
     return make_row(kind, crystal.species, candidate_id=event["candidate_id"],
-                    reduced_formula=Composition("".join(crystal.species)).reduced_formula,
-                    nsites=crystal.num_sites, spacegroup_number=_spacegroup(crystal),
+                    reduced_formula=crystal.reduced_formula,
+                    nsites=crystal.num_sites, spacegroup_number=crystal.spacegroup_number(),
                     campaign_id=event.campaign_id, round=event["round"], **fields)
-
-
-def _spacegroup(crystal: Crystal) -> int | None:
-    import spglib
-
-    from materialabs.ml.features import atomic_numbers
-
-    cell = (crystal.lattice_array, crystal.frac_array, atomic_numbers(crystal.species))
-    try:
-        dataset = spglib.get_symmetry_dataset(cell, symprec=0.1)
-    except Exception:  # noqa: BLE001 - spglib gives up on some distorted cells
-        return None
-    return int(dataset.number) if dataset is not None else None
 
 
 def _e_above_hull(crystal: Crystal, formation_energy_per_atom_eV: float) -> float | None:
     """On the hull of the known MP phases, the model's and the replay oracle's scale."""
-    from pymatgen.core import Composition
-
     from materialabs import ports
 
-    formula = Composition("".join(crystal.species)).reduced_formula
+    formula = crystal.reduced_formula
     try:
         return formation_energy_per_atom_eV - ports.hull().hull_energy_per_atom(formula)
     except Exception:  # noqa: BLE001 - an element the reference lacks: leave it unknown

@@ -9,52 +9,39 @@ expected, so a lab can fix a whole upload in one pass instead of one error at a 
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-import numpy as np
+from materialabs.crystal_io import (
+    MAX_RECORDS_PER_FILE,
+    FieldError,
+    NumberError,
+    crystal_from_record,
+    parse_number,
+)
+from materialabs.crystal_io import Problem as Problem  # re-exported: records name problems
+from materialabs.crystals import ELEMENTS as ELEMENTS
+from materialabs.crystals import MAX_CELL_EDGE_ANGSTROM as MAX_CELL_EDGE_ANGSTROM
+from materialabs.crystals import MAX_SITES as MAX_SITES
+from materialabs.crystals import MIN_DISTANCE_ANGSTROM as MIN_DISTANCE_ANGSTROM
+from materialabs.crystals import MIN_VOLUME_PER_ATOM as MIN_VOLUME_PER_ATOM
+from materialabs.crystals import Crystal, check_crystal
+from materialabs.crystals import closest_pair as closest_pair
 
-from materialabs.crystals import Crystal
+# --- limits of one upload (the per-structure ones are in crystals.py) ---------------------
 
-# Closer than this, two atoms overlap: the shortest real bond (H-H in H2) is 0.74 Å.
-MIN_DISTANCE_ANGSTROM = 0.5
-MAX_SITES = 2000
-MAX_CELL_EDGE_ANGSTROM = 1000.0
-MIN_VOLUME_PER_ATOM = 1.0  # Å^3; denser than anything known at ambient pressure (~4 Å^3)
-
-_ELEMENT_SYMBOLS = """
-H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As
-Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd
-Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am
-Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og
-"""
-ELEMENTS = frozenset(_ELEMENT_SYMBOLS.split())
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a record (or a whole file) is refused."""
-
-    file: str
-    record: str | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.record:
-            where.append(f"record {self.record}")
-        if self.field:
-            where.append(f"field {self.field}")
-        return f"{': '.join(where)}: {self.message}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "record": self.record, "field": self.field,
-                "message": self.message}
-
+MAX_RECORDS = MAX_RECORDS_PER_FILE  # records per upload, all files together
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # bytes read per upload, all files together
+MAX_DATASET_BYTES = 1024 * 1024 * 1024  # the stored dataset (what ingest fetches)
+MAX_DATASET_LINE_BYTES = 1024 * 1024  # one record of it (a 2000-site crystal is ~150 KB)
+# A property without a known range must still be a sane number: no material property in
+# the accepted units (eV, GPa, K, Å, Å^3, ...) comes near 1e9.
+MAX_ABS_OTHER_VALUE = 1e9
 
 # --- properties and units -----------------------------------------------------------------
 
@@ -151,8 +138,13 @@ def parse_property_header(header: str, declared: Mapping[str, str] | None = None
     ``declared`` maps bare names to units (``--units band_gap=eV``) for headers that
     state none.
     """
+    return _parse_header(header, tuple(sorted((declared or {}).items())))
+
+
+@lru_cache(maxsize=4096)  # a file repeats its few headers on every row
+def _parse_header(header: str, declared_pairs: tuple[tuple[str, str], ...]) -> ColumnUnit | str:
     header = header.strip()
-    declared = declared or {}
+    declared = dict(declared_pairs)
     if not _HEADER_RE.match(header):
         return f"column name {header!r}: expected letters, digits and '_' like band_gap_eV"
     if header in declared:
@@ -183,15 +175,82 @@ def _split_unit(header: str) -> tuple[str, str]:
     return (name, unit) if name else (header, "")
 
 
+# Names labs use for the known properties; a column by one of them is refused with the
+# name to use (it would otherwise pass as an unknown property and never be trained on).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "energy_above_hull": ("e_above_hull",), "ehull": ("e_above_hull",),
+    "e_hull": ("e_above_hull",), "hull_distance": ("e_above_hull",),
+    "formation_enthalpy": ("formation_energy_per_atom",),
+    "enthalpy_of_formation": ("formation_energy_per_atom",),
+    "heat_of_formation": ("formation_energy_per_atom",), "e_form": ("formation_energy_per_atom",),
+    "gap": ("band_gap",), "bandgap": ("band_gap",), "eg": ("band_gap",),
+    "fermi_energy": ("efermi",), "e_fermi": ("efermi",), "fermi_level": ("efermi",),
+    "magnetization": ("total_magnetization",), "magnetic_moment": ("total_magnetization",),
+    "tc": ("critical_temperature",), "bulk": ("bulk_modulus",), "shear": ("shear_modulus",),
+}
+
+
+def _squeeze(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def resembles_known(name: str) -> tuple[str, ...]:
+    """Known properties a column name is a misspelling, truncation or synonym of."""
+    if name in PROPERTIES:
+        return ()
+    lowered, squeezed = name.lower(), _squeeze(name)
+    found = list(SYNONYMS.get(lowered, ()))
+    for known in PROPERTIES:
+        if (squeezed == _squeeze(known) or known.startswith(lowered + "_")
+                or known.endswith("_" + lowered)
+                or difflib.SequenceMatcher(None, squeezed, _squeeze(known)).ratio() >= 0.85):
+            found.append(known)
+    return tuple(dict.fromkeys(found))
+
+
 def _generic_column(header: str, name: str, unit: str) -> ColumnUnit | str:
     if unit in WRONG_UNITS:
         return f"column {header!r}: unit {unit} is not accepted ({WRONG_UNITS[unit]})"
+    near = resembles_known(name)
+    if near:
+        options = " or ".join(f"{PROPERTIES[k].key} ({PROPERTIES[k].unit})" for k in near)
+        what = "is ambiguous" if len(near) > 1 else "looks like a misspelling"
+        return (f"column {header!r} {what}: expected {options}; a different property needs a "
+                "name that is not a near-copy of a known one")
     if unit in GENERIC_UNITS:
         return ColumnUnit(header, f"{name}_{unit}", unit, None)
     known = ", ".join(spec.key for spec in PROPERTIES.values())
     return (f"column {header!r}: not a known property with a unit (known: {known}); "
             f"name the unit at the end (e.g. {header}_eV) or declare it with "
             f"--units {header}=UNIT")
+
+
+def column_conflicts(headers: Iterable[str], declared: Mapping[str, str] | None = None
+                     ) -> list[tuple[str, str]]:
+    """(header, why) for columns that repeat or that fill the same field as another."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    filled: dict[str, str] = {}
+    for header in headers:
+        lowered = header.strip().lower()
+        if not lowered:
+            continue
+        if lowered in seen:
+            problems.append((header, f"column given twice ({seen[lowered]!r} and {header!r}); "
+                                     "which one holds the values is ambiguous"))
+            continue
+        seen[lowered] = header
+        if lowered in DESCRIPTIVE_COLUMNS:
+            continue
+        column = parse_property_header(header, declared)
+        if isinstance(column, str):
+            continue
+        if column.key in filled:
+            problems.append((header, f"columns {filled[column.key]!r} and {header!r} both give "
+                                     f"{column.key}; keep one"))
+        else:
+            filled[column.key] = header
+    return problems
 
 
 def parse_units_option(text: str | None) -> dict[str, str]:
@@ -211,19 +270,30 @@ def parse_units_option(text: str | None) -> dict[str, str]:
 
 
 def check_value(key: str, value: Any) -> str | None:
-    """Why a property value is unusable, or None. ``key`` is a record field (band_gap_eV)."""
+    """Why a property value is unusable, or None. ``key`` is a record field (band_gap_eV).
+
+    Text is read with the strict number grammar (crystal_io.parse_number: no '1_5', no
+    'infinity'); a property without a known range must lie within ±MAX_ABS_OTHER_VALUE.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         try:
-            value = float(str(value).strip())
-        except ValueError:
-            return f"expected a number, got {str(value)[:40]!r}"
-    number = float(value)
+            number = parse_number(str(value))
+        except NumberError as error:
+            return str(error)
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            return "number beyond the range of a 64-bit float; expected a finite number"
     if not math.isfinite(number):
         return f"expected a finite number, got {number}"
     spec = spec_for_key(key)
     if spec is not None and not spec.low <= number <= spec.high:
         return (f"{number:g} {spec.unit} is outside the plausible range "
                 f"[{spec.low:g}, {spec.high:g}] {spec.unit} for {spec.name}")
+    if spec is None and abs(number) > MAX_ABS_OTHER_VALUE:
+        return (f"{number:g} is not a plausible value of a material property; expected at "
+                f"most {MAX_ABS_OTHER_VALUE:g} in magnitude")
     return None
 
 
@@ -239,69 +309,6 @@ def check_property_key(key: str) -> str | None:
     if parsed.key != key:
         return f"expected the canonical field name {parsed.key!r}"
     return None
-
-
-# --- structures ---------------------------------------------------------------------------
-
-
-def check_crystal(crystal: Crystal, min_distance: float = MIN_DISTANCE_ANGSTROM,
-                  max_sites: int = MAX_SITES) -> list[tuple[str, str]]:
-    """(field, message) for everything wrong with a structure; empty when it is usable."""
-    problems: list[tuple[str, str]] = []
-    unknown = sorted({s for s in crystal.species if s not in ELEMENTS})
-    if unknown:
-        problems.append(("species", f"unknown element symbol(s) {', '.join(map(repr, unknown))}; "
-                                    "expected symbols like 'O', 'Sr', 'Ti'"))
-    if crystal.num_sites > max_sites:
-        problems.append(("species", f"{crystal.num_sites} sites; at most {max_sites} per record"))
-    if crystal.num_sites > max_sites:
-        return problems  # too big to be worth a neighbour search
-    lattice, frac = crystal.lattice_array, crystal.frac_array
-    finite = True
-    if not np.all(np.isfinite(lattice)):
-        problems.append(("lattice_angstrom", "holds NaN or infinite numbers"))
-        finite = False
-    if not np.all(np.isfinite(frac)):
-        problems.append(("frac_coords", "holds NaN or infinite numbers"))
-        finite = False
-    if not finite:
-        return problems
-    with np.errstate(over="ignore"):  # 1e300 Å edges overflow to inf, which is refused
-        lengths = np.linalg.norm(lattice, axis=1)
-    if lengths.max() > MAX_CELL_EDGE_ANGSTROM:
-        return [*problems, ("lattice_angstrom",
-                            f"cell edge of {lengths.max():.4g} Å; expected at most "
-                            f"{MAX_CELL_EDGE_ANGSTROM:g} Å (is the cell in Å?)")]
-    volume = abs(float(np.linalg.det(lattice)))
-    if volume < 1e-6:
-        return [*problems, ("lattice_angstrom", "cell vectors are coplanar (zero volume)")]
-    if volume / crystal.num_sites < MIN_VOLUME_PER_ATOM:
-        problems.append(("lattice_angstrom",
-                         f"{volume / crystal.num_sites:.3g} Å^3 per atom; expected at least "
-                         f"{MIN_VOLUME_PER_ATOM} (is the cell in Å, not nm or bohr?)"))
-        return problems
-    overlap = closest_pair(crystal, min_distance)
-    if overlap is not None:
-        i, j, distance = overlap
-        problems.append(("frac_coords",
-                         f"atoms {i} ({crystal.species[i]}) and {j} ({crystal.species[j]}) are "
-                         f"{distance:.3f} Å apart; atoms closer than {min_distance} Å overlap"))
-    return problems
-
-
-def closest_pair(crystal: Crystal, cutoff: float) -> tuple[int, int, float] | None:
-    """The closest pair of sites (periodic images included) nearer than ``cutoff``, if any."""
-    from pymatgen.core import Lattice, Structure
-
-    # Species do not matter for distances; a dummy element avoids pymatgen's own checks.
-    structure = Structure(Lattice(crystal.lattice_array), ["H"] * crystal.num_sites,
-                          crystal.frac_array, validate_proximity=False)
-    centers, neighbours, _images, distances = structure.get_neighbor_list(cutoff)
-    if len(distances) == 0:
-        return None
-    k = int(np.argmin(distances))
-    i, j = sorted((int(centers[k]), int(neighbours[k])))
-    return i, j, float(distances[k])
 
 
 # --- records ------------------------------------------------------------------------------
@@ -351,20 +358,10 @@ def record_from_json(item: Any, origin: str, line: int) -> LabRecord | list[Prob
     if missing:
         return [Problem(origin, where, name, "is missing") for name in missing]
     file, record = str(item["file"]), str(item["record"])
-    crystal = item["crystal"]
     try:
-        if not isinstance(crystal, dict):
-            raise ValueError(f"expected an object, got {type(crystal).__name__}")
-        lattice = np.asarray(crystal["lattice_angstrom"], dtype=float)
-        frac = np.asarray(crystal["frac_coords"], dtype=float)
-        species = crystal["species"]
-        if lattice.shape != (9,) or frac.ndim != 1 or len(frac) != 3 * len(species):
-            raise ValueError("expected 9 lattice numbers and 3 coordinates per species")
-        if not all(isinstance(s, str) for s in species):
-            raise ValueError("species must be strings")
-        parsed = Crystal.from_record(crystal)
-    except (KeyError, TypeError, ValueError) as error:
-        return [Problem(file, record, "crystal", f"not a valid crystal record ({error})")]
+        parsed = crystal_from_record(item["crystal"], "crystal")
+    except FieldError as error:
+        return [Problem(file, record, error.field, f"not a valid crystal record: {error.message}")]
     properties = item["properties"]
     if not isinstance(properties, dict):
         return [Problem(file, record, "properties", "expected an object of numbers")]

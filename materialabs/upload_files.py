@@ -1,35 +1,54 @@
 """Reading a lab's files into records: CIF folders, POSCAR, extxyz, pymatgen JSON, CSV.
 
-Nothing here raises on bad input: every file yields the records it could read and a
-:class:`~materialabs.records.Problem` for everything it could not, so `materialabs upload`
-can list every reason at once. Validation of the records themselves is in records.py.
+Structure files go through the one reader every command uses (crystal_io); CSV, which only
+uploads read, is here. Nothing here raises on bad input: every file yields the records it
+could read and a :class:`~materialabs.records.Problem` for everything it could not, so
+`materialabs upload` can list every reason at once. Validation of the records themselves
+is in records.py. An upload is bounded as a whole too: MAX_RECORDS records and
+MAX_UPLOAD_BYTES read, all files together, counted before the records are built.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
+import os
+import stat
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from materialabs.crystal_io import CrystalParseError, parse_p1_cif, read_crystals
+from materialabs.crystal_io import (
+    MAX_FILE_BYTES,
+    MAX_PROBLEMS_PER_FILE,
+    CrystalParseError,
+    NumberError,
+    StructureFile,
+    decode_text,
+    display_name,
+    parse_cif,
+    parse_number,
+    parse_structure_text,
+    read_file_bytes,
+    structure_format,
+)
 from materialabs.crystals import Crystal
 from materialabs.records import (
     DESCRIPTIVE_COLUMNS,
+    MAX_RECORDS,
+    MAX_UPLOAD_BYTES,
     ColumnUnit,
     LabRecord,
     Problem,
+    column_conflicts,
     parse_property_header,
 )
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
-MAX_RECORDS = 200_000
 STRUCTURE_SUFFIXES = (".cif", ".json", ".xyz", ".extxyz", ".vasp", ".csv")
 _ID_KEYS = ("material_id", "id", "name")
+_STRUCTURE_COLUMNS = ("cif", "cif_file", "cif_path")
 
 
 @dataclass
@@ -46,22 +65,59 @@ class ReadResult:
         self.units.update(other.units)
 
 
-def expand_paths(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
-    """Files named, plus the structure files inside named folders (sorted, recursive)."""
+@dataclass
+class Budget:
+    """What is left of an upload's limits while its files are read."""
+
+    records: int = MAX_RECORDS
+    bytes: int = MAX_UPLOAD_BYTES
+
+
+def expand_paths(paths: list[Path], max_files: int = MAX_RECORDS
+                 ) -> tuple[list[Path], list[Problem]]:
+    """Files named, plus the structure files inside named folders (sorted, recursive).
+
+    Links to folders are not followed (no loops); FIFOs, devices and sockets found in a
+    folder are passed over, named ones are refused.
+    """
     files: list[Path] = []
     problems: list[Problem] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_structure_file(p))
+        name = display_name(path)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            problems.append(Problem(name, None, None, "no such file or folder"))
+            continue
+        except OSError as error:
+            problems.append(Problem(name, None, None, f"cannot read: {error.strerror}"))
+            continue
+        if stat.S_ISDIR(mode):
+            found = _walk(path, max_files - len(files) + 1)
             if not found:
-                problems.append(Problem(str(path), None, None,
-                                        "folder holds no .cif, .json, .xyz, .csv or POSCAR files"))
+                problems.append(Problem(name, None, None, "folder holds no .cif, .json, .xyz, "
+                                                          ".csv or POSCAR files"))
             files.extend(found)
-        elif path.is_file():
-            files.append(path)
         else:
-            problems.append(Problem(str(path), None, None, "no such file or folder"))
+            files.append(path)  # read_lab_file refuses what is not a regular file
+        if len(files) > max_files:
+            problems.append(Problem(name, None, None, f"more than {max_files} files; at most "
+                                                      f"{max_files} per upload (split it)"))
+            return files[:max_files], problems
     return files, problems
+
+
+def _walk(folder: Path, limit: int) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):  # followlinks=False: no cycles
+        dirs.sort()
+        for entry in sorted(names):
+            path = Path(root) / entry
+            if _is_structure_file(path) and path.is_file():
+                found.append(path)
+                if len(found) >= limit:
+                    return sorted(found)
+    return sorted(found)
 
 
 def _is_structure_file(path: Path) -> bool:
@@ -69,106 +125,99 @@ def _is_structure_file(path: Path) -> bool:
     return name.endswith(STRUCTURE_SUFFIXES) or name.startswith(("poscar", "contcar"))
 
 
-def read_lab_files(paths: list[Path], declared_units: Mapping[str, str] | None = None,
-                   max_file_bytes: int = MAX_FILE_BYTES) -> ReadResult:
-    """Read every file; never raises for bad content."""
+def read_lab_files(paths: Iterable[Path], declared: Mapping[str, str] | None = None,
+                   max_file_bytes: int = MAX_FILE_BYTES,
+                   progress: Callable[[list[Path]], Iterable[Path]] | None = None) -> ReadResult:
+    """Read every file; never raises for bad content. ``progress`` may wrap the file list
+    (a progress bar)."""
     files, problems = expand_paths([Path(p) for p in paths])
     result = ReadResult(problems=problems)
-    for path in files:
-        result.extend(read_lab_file(path, declared_units or {}, max_file_bytes))
-    if len(result.records) > MAX_RECORDS:
+    budget = Budget(records=MAX_RECORDS, bytes=MAX_UPLOAD_BYTES)
+    for path in (progress(files) if progress else files):
+        if budget.records < 0 or budget.bytes < 0:
+            break
+        result.extend(read_lab_file(path, declared or {}, max_file_bytes, budget))
+    if budget.records < 0:
         result.problems.append(Problem(", ".join(result.files[:3]), None, None,
-                                       f"{len(result.records)} records; at most {MAX_RECORDS} per "
-                                       "upload (split it into several uploads)"))
+                                       f"more than {MAX_RECORDS} records; at most "
+                                       f"{MAX_RECORDS} per upload (split it into several "
+                                       "uploads)"))
+    if budget.bytes < 0:
+        result.problems.append(Problem(", ".join(result.files[:3]), None, None,
+                                       f"more than {_mib(MAX_UPLOAD_BYTES)} of files; at most "
+                                       f"{_mib(MAX_UPLOAD_BYTES)} per upload (split it)"))
     return result
 
 
 def read_lab_file(path: Path, declared: Mapping[str, str],
-                  max_file_bytes: int = MAX_FILE_BYTES) -> ReadResult:
-    name = str(path)
+                  max_file_bytes: int = MAX_FILE_BYTES, budget: Budget | None = None
+                  ) -> ReadResult:
+    """The records of one file (or why there are none)."""
+    budget = budget if budget is not None else Budget()
+    name = display_name(path)
     result = ReadResult(files=[name])
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        result.problems.append(Problem(name, None, None, f"cannot read: {error.strerror}"))
-        return result
-    if size > max_file_bytes:
-        result.problems.append(Problem(name, None, None,
-                                       f"{size / 2**20:.1f} MiB is over the limit of "
-                                       f"{max_file_bytes / 2**20:.0f} MiB per file; split it"))
-        return result
-    data = path.read_bytes()
-    if not data.strip():
-        result.problems.append(Problem(name, None, None, "file is empty"))
-        return result
-    if b"\x00" in data[:4096]:
-        result.problems.append(Problem(name, None, None, "binary file; expected text"))
-        return result
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen/ASE warn on odd input; we report instead
+        warnings.simplefilter("ignore")  # pymatgen warns on odd input; we report instead
         try:
-            _dispatch(path, data.decode("utf-8", errors="replace"), declared, result)
+            _read(path, name, declared, max_file_bytes, budget, result)
         except CrystalParseError as error:
-            result.problems.append(Problem(name, None, None, _without_prefix(error, name)))
+            result.problems.extend(error.problems)
         except Exception as error:  # a reader bug on hostile input must not crash the upload
             result.problems.append(Problem(name, None, None,
-                                           f"not readable ({type(error).__name__}: {error})"))
+                                           f"not readable ({type(error).__name__}: "
+                                           f"{_short(error)})"))
     if not result.records and not result.problems:
-        # e.g. an extxyz file of control characters: the reader finds no frame and no error
         result.problems.append(Problem(name, None, None,
                                        "no structure found; expected at least one record"))
     return result
 
 
-def _without_prefix(error: Exception, prefix: str) -> str:
-    """The message without the file name the parser put first (Problem names it already)."""
-    text = str(error)
-    return text[len(prefix) + 2:] if text.startswith(prefix + ": ") else text
-
-
-def _dispatch(path: Path, text: str, declared: Mapping[str, str], result: ReadResult) -> None:
-    lower = path.name.lower()
-    if lower.endswith(".csv"):
-        _read_csv(path, text, declared, result)
-    elif lower.endswith(".json"):
-        _read_json(path, text, declared, result)
-    elif lower.endswith((".xyz", ".extxyz")):
-        _read_extxyz(path, declared, result)
-    elif lower.endswith(".cif"):
-        for record, crystal in _cif_blocks(text, str(path)):
-            result.records.append(LabRecord(str(path), record, crystal))
-    else:
-        for record, crystal in read_crystals(path):
-            result.records.append(LabRecord(str(path), record, crystal))
-
-
-def _cif_blocks(text: str, source: str) -> Iterator[tuple[str, Crystal]]:
-    blocks = [line for line in text.splitlines() if line.strip().startswith("data_")]
-    if not blocks:
-        raise CrystalParseError(f"{source}: not a CIF (no data_ block)")
-    if len(blocks) == 1:
-        try:
-            yield Path(source).stem, parse_p1_cif(text, source)
-        except (ValueError, IndexError) as error:
-            if isinstance(error, CrystalParseError):
-                raise
-            raise CrystalParseError(f"{source}: not a readable CIF ({error})") from error
+def _read(path: Path, name: str, declared: Mapping[str, str], max_file_bytes: int,
+          budget: Budget, result: ReadResult) -> None:
+    kind = "csv" if path.name.lower().endswith(".csv") else structure_format(path)
+    if kind is None:
+        result.problems.append(Problem(name, None, None, "unknown structure format; expected "
+                                                         ".cif, .json (pymatgen), .xyz/.extxyz, "
+                                                         "POSCAR/CONTCAR, .vasp or .csv"))
         return
-    from pymatgen.io.cif import CifParser
-
-    parser = CifParser(io.StringIO(text))
-    for index, structure in enumerate(parser.parse_structures(primitive=False)):
-        yield f"{Path(source).stem}#{index}", Crystal.from_structure(structure)
+    data = read_file_bytes(path, max_file_bytes)
+    budget.bytes -= len(data)  # the upload's total may overshoot by one file at most
+    text = decode_text(data, name)
+    if kind == "csv":
+        _read_csv(path, name, text, declared, result, budget)
+        return
+    parsed = StructureFile(name)
+    parse_structure_text(text, kind, parsed, display_name(path.stem), max(budget.records, 0))
+    parsed.finish()
+    result.problems.extend(parsed.problems)
+    if parsed.truncated:
+        budget.records = -1
+        return
+    budget.records -= len(parsed.records)
+    header_problems: set[str] = set()
+    for item in parsed.records:
+        properties, material_id = _properties(item.values, declared, name, item.record, result,
+                                              header_problems)
+        record = item.record
+        if material_id and item.record.startswith("#"):
+            record = f"{item.record} ({material_id})"
+        result.records.append(LabRecord(name, record, item.crystal, properties, material_id))
 
 
 # --- properties from key/value pairs ------------------------------------------------------
 
 
 def _properties(pairs: Mapping[str, Any], declared: Mapping[str, str], file: str, record: str,
-                result: ReadResult, header_problems: set[str]) -> tuple[dict[str, Any], str | None]:
+                result: ReadResult, header_problems: set[str], check_conflicts: bool = True
+                ) -> tuple[dict[str, Any], str | None]:
     """Property values (unit-checked names) and the lab's id from one record's pairs."""
     values: dict[str, Any] = {}
     material_id = next((str(pairs[k]) for k in _ID_KEYS if pairs.get(k) not in (None, "")), None)
+    if check_conflicts:
+        for key, why in column_conflicts(pairs, declared):
+            if key not in header_problems:
+                header_problems.add(key)
+                result.problems.append(Problem(file, record, key, why))
     for key, raw in pairs.items():
         # An empty header is a spreadsheet's row index column.
         if not key or key.lower() in DESCRIPTIVE_COLUMNS or raw is None or raw == "":
@@ -179,86 +228,155 @@ def _properties(pairs: Mapping[str, Any], declared: Mapping[str, str], file: str
                 header_problems.add(key)
                 result.problems.append(Problem(file, None, key, column))
             continue
+        if column.key in values:
+            continue  # two columns for one field: refused above
         values[column.key] = _number(raw)
         result.units[column.key] = column.unit
     return values, material_id
 
 
 def _number(raw: Any) -> Any:
-    """A float when the text is a number (NaN and inf included, to be refused by name)."""
+    """A float when the value is a number in the strict grammar (NaN and inf included, to
+    be refused by name); anything else as given, for check_value to name."""
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, int | float):
-        return float(raw)
-    try:
-        return float(str(raw).strip())
-    except ValueError:
+    if isinstance(raw, float):
         return raw
+    if isinstance(raw, int):
+        try:
+            return float(raw)
+        except OverflowError:
+            return str(raw)
+    if isinstance(raw, str):
+        token = raw.strip()
+        if token.lower() in ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity",
+                             "+infinity", "-infinity"):
+            return float(token)  # refused by check_value as not finite, by name
+        try:
+            return parse_number(token)
+        except NumberError:
+            return raw
+    return raw
 
 
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, text: str, declared: Mapping[str, str], result: ReadResult) -> None:
-    name = str(path)
+def _read_csv(path: Path, name: str, text: str, declared: Mapping[str, str],
+              result: ReadResult, budget: Budget) -> None:
     csv.field_size_limit(MAX_FILE_BYTES)
-    reader = csv.DictReader(io.StringIO(text))
-    headers = [h.strip() for h in (reader.fieldnames or []) if h is not None]
-    lowered = {h.lower(): h for h in headers}
-    cif_text, cif_file = lowered.get("cif"), lowered.get("cif_file") or lowered.get("cif_path")
-    if cif_text is None and cif_file is None:
+    rows = csv.reader(io.StringIO(text))
+    try:
+        raw_headers = next(rows)
+    except StopIteration:
+        result.problems.append(Problem(name, None, None, "file is empty"))
+        return
+    headers = [h.strip() for h in raw_headers]
+    lowered = [h.lower() for h in headers]
+    structure_columns = [h for h in headers if h.lower() in _STRUCTURE_COLUMNS]
+    if not structure_columns:
         result.problems.append(Problem(name, None, None,
                                        f"no CIF column among {headers[:12]}; expected a column "
                                        "'cif' (CIF text) or 'cif_file' (path to a .cif)"))
         return
     header_problems: set[str] = set()
+    for header, why in column_conflicts(headers, declared):
+        header_problems.add(header)
+        result.problems.append(Problem(name, None, header, why))
+    if len(structure_columns) > 1 and not any(h in header_problems for h in structure_columns):
+        result.problems.append(Problem(name, None, structure_columns[1],
+                                       f"columns {', '.join(map(repr, structure_columns))} all "
+                                       "name a structure; keep one"))
+        return
     for header in headers:  # report bad property headers even when no row fills them
-        if header and header.lower() not in DESCRIPTIVE_COLUMNS:
+        if header and header.lower() not in DESCRIPTIVE_COLUMNS and header not in header_problems:
             column = parse_property_header(header, declared)
             if isinstance(column, str):
                 header_problems.add(header)
                 result.problems.append(Problem(name, None, header, column))
-    for index, row in enumerate(reader, start=1):
-        if None in row:  # more cells than headers
+    if any(p.field in structure_columns for p in result.problems):
+        return
+    body = [row for row in rows if row]  # the csv module skips nothing; blank lines are []
+    if len(body) > budget.records:
+        result.problems.append(Problem(name, None, None,
+                                       f"{len(body)} rows; at most {max(budget.records, 0)} "
+                                       f"more records fit in this upload (at most "
+                                       f"{MAX_RECORDS} per upload; split it)"))
+        budget.records = -1
+        return
+    budget.records -= len(body)
+    structure = lowered.index(structure_columns[0].lower())
+    files_read: dict[Path, Crystal | list[Problem]] = {}
+    for index, cells in enumerate(body, start=1):
+        if len(result.problems) > MAX_PROBLEMS_PER_FILE:
+            result.problems.append(Problem(name, None, None, f"stopped at row {index}: too "
+                                                             "many problems"))
+            break
+        if len(cells) != len(headers):
+            more = "more" if len(cells) > len(headers) else "fewer"
             result.problems.append(Problem(name, f"row {index}", None,
-                                           f"{len(row[None]) if row[None] else 0} cells more "
-                                           "than the header has columns"))
+                                           f"{len(cells)} cells, {abs(len(cells) - len(headers))} "
+                                           f"{more} than the header has columns"))
             continue
-        pairs = {k.strip(): v for k, v in row.items() if k is not None}
-        properties, material_id = _properties(
-            {k: v for k, v in pairs.items() if k.lower() not in ("cif", "cif_file", "cif_path")},
-            declared, name, f"row {index}", result, header_problems)
+        pairs = {h: v for h, v in zip(headers, cells, strict=True)
+                 if h.lower() not in _STRUCTURE_COLUMNS}
+        properties, material_id = _properties(pairs, declared, name, f"row {index}", result,
+                                              header_problems, check_conflicts=False)
         record = f"row {index}" + (f" ({material_id})" if material_id else "")
-        crystal = _csv_crystal(path, pairs, cif_text, cif_file, record, result)
+        crystal = _csv_crystal(path, name, headers[structure], cells[structure], record, result,
+                               budget, files_read)
         if crystal is not None:
             result.records.append(LabRecord(name, record, crystal, properties, material_id))
-    if not result.records and not result.problems:
+    if not body and not result.problems:
         result.problems.append(Problem(name, None, None, "CSV has a header but no rows"))
 
 
-def _csv_crystal(path: Path, pairs: Mapping[str, str | None], cif_text: str | None,
-                 cif_file: str | None, record: str, result: ReadResult) -> Crystal | None:
-    name = str(path)
+def _csv_crystal(path: Path, name: str, column: str, cell: str, record: str,
+                 result: ReadResult, budget: Budget,
+                 files_read: dict[Path, Crystal | list[Problem]]) -> Crystal | None:
+    field_name = column.lower()
+    if not cell.strip():
+        result.problems.append(Problem(name, record, field_name,
+                                       "empty: every row needs a structure"))
+        return None
     try:
-        if cif_text is not None and (pairs.get(cif_text) or "").strip():
-            return parse_p1_cif(pairs[cif_text] or "", f"{name} {record}")
-        if cif_file is not None and (pairs.get(cif_file) or "").strip():
-            target = (path.parent / (pairs[cif_file] or "").strip()).resolve()
-            return parse_p1_cif(target.read_text(errors="replace"), str(target))
+        if field_name == "cif":
+            return parse_cif(cell, name, record)
+        return _cif_file(path.parent / cell.strip(), record, budget, files_read)
     except CrystalParseError as error:
-        result.problems.append(Problem(name, record, "cif",
-                                       _short(_without_prefix(error, f"{name} {record}"))))
+        for problem in error.problems[:5]:
+            prefix = f"{problem.file}: " if problem.file != name else ""
+            detail = f"{problem.field}: " if problem.field else ""
+            result.problems.append(Problem(name, record, field_name,
+                                           f"{prefix}{detail}{problem.message}"))
         return None
-    except OSError as error:
-        result.problems.append(Problem(name, record, "cif_file",
-                                       f"cannot read {error.filename}: {error.strerror}"))
-        return None
-    except (ValueError, IndexError) as error:
-        result.problems.append(Problem(name, record, "cif",
-                                       f"not a readable CIF ({_short(error)})"))
-        return None
-    result.problems.append(Problem(name, record, "cif", "empty: every row needs a structure"))
-    return None
+
+
+def _cif_file(target: Path, record: str, budget: Budget,
+              files_read: dict[Path, Crystal | list[Problem]]) -> Crystal:
+    """The crystal of a CSV row's cif_file: read once per file, within the upload's bytes."""
+    key = Path(os.path.abspath(target))
+    if key not in files_read:
+        where = display_name(target)
+        if budget.bytes < 0:
+            files_read[key] = [Problem(where, None, None, (
+                f"not read: the upload's files exceed {_mib(MAX_UPLOAD_BYTES)}; split the "
+                "upload"))]
+        else:
+            try:
+                data = read_file_bytes(target, MAX_FILE_BYTES)
+                budget.bytes -= len(data)
+                files_read[key] = parse_cif(decode_text(data, where), where)
+            except CrystalParseError as error:
+                files_read[key] = error.problems
+    outcome = files_read[key]
+    if isinstance(outcome, list):
+        raise CrystalParseError(outcome)
+    return outcome
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.3g} MiB" if size < 2**20 else f"{size / 2**20:,.0f} MiB"
 
 
 def _short(error: Exception | str, limit: int = 300) -> str:
@@ -266,85 +384,5 @@ def _short(error: Exception | str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-# --- JSON ---------------------------------------------------------------------------------
-
-
-def _read_json(path: Path, text: str, declared: Mapping[str, str], result: ReadResult) -> None:
-    name = str(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        result.problems.append(Problem(name, None, None, f"invalid JSON ({error})"))
-        return
-    items = data if isinstance(data, list) else [data]
-    if not items:
-        result.problems.append(Problem(name, None, None, "JSON list is empty"))
-    header_problems: set[str] = set()
-    for index, item in enumerate(items):
-        record = f"#{index}"
-        if not isinstance(item, dict):
-            result.problems.append(Problem(name, record, None,
-                                           f"expected an object, got {type(item).__name__}"))
-            continue
-        try:
-            crystal, pairs = _json_crystal(item)
-        except Exception as error:  # pymatgen's from_dict raises many kinds
-            result.problems.append(Problem(name, record, "structure",
-                                           "expected a pymatgen Structure dict or a Crystal "
-                                           f"record ({_short(error)})"))
-            continue
-        properties, material_id = _properties(pairs, declared, name, record, result,
-                                              header_problems)
-        if material_id:
-            record = f"#{index} ({material_id})"
-        result.records.append(LabRecord(name, record, crystal, properties, material_id))
-
-
-def _json_crystal(item: dict[str, Any]) -> tuple[Crystal, dict[str, Any]]:
-    """The crystal and the remaining key/value pairs (properties and ids) of one item."""
-    from pymatgen.core import Structure
-
-    if "structure" in item:
-        pairs = {k: v for k, v in item.items() if k != "structure"}
-        return Crystal.from_structure(Structure.from_dict(item["structure"])), _flat(pairs)
-    if "lattice_angstrom" in item:
-        rest = {k: v for k, v in item.items()
-                if k not in ("lattice_angstrom", "species", "frac_coords")}
-        return Crystal.from_record(item), _flat(rest)
-    structure = Structure.from_dict(item)
-    return Crystal.from_structure(structure), _flat(dict(item.get("properties") or {}))
-
-
-def _flat(pairs: dict[str, Any]) -> dict[str, Any]:
-    """Lift a nested 'properties' object to the top level (pymatgen keeps them there)."""
-    nested = pairs.pop("properties", None)
-    if isinstance(nested, dict):
-        pairs.update(nested)
-    for key in ("@module", "@class", "@version", "charge", "lattice", "sites"):
-        pairs.pop(key, None)
-    return pairs
-
-
-# --- extxyz -------------------------------------------------------------------------------
-
-
-def _read_extxyz(path: Path, declared: Mapping[str, str], result: ReadResult) -> None:
-    from ase.io import iread
-
-    name = str(path)
-    header_problems: set[str] = set()
-    for index, atoms in enumerate(iread(name, format="extxyz")):
-        record = f"frame {index}"
-        if not all(atoms.pbc):
-            result.problems.append(Problem(name, record, "pbc",
-                                           "expected a periodic cell (pbc=\"T T T\")"))
-            continue
-        crystal = Crystal.from_arrays(atoms.cell.array, atoms.get_chemical_symbols(),
-                                      atoms.get_scaled_positions(wrap=False))
-        pairs = {k: v for k, v in atoms.info.items() if not isinstance(v, dict | list)}
-        properties, material_id = _properties(pairs, declared, name, record, result,
-                                              header_problems)
-        result.records.append(LabRecord(name, record, crystal, properties, material_id))
-
-
-__all__ = ["ColumnUnit", "ReadResult", "expand_paths", "read_lab_file", "read_lab_files"]
+__all__ = ["MAX_FILE_BYTES", "MAX_RECORDS", "ColumnUnit", "ReadResult", "expand_paths",
+           "read_lab_file", "read_lab_files"]

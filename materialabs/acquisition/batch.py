@@ -34,14 +34,8 @@ class DiversityRule:
 def duplicate_key(crystal: Crystal, symprec: float = 0.1) -> str:
     """Reduced formula + space group number: two candidates sharing it are the same phase
     for a screening campaign (e.g. 'NaCl:225')."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    structure = crystal.to_structure()
-    try:
-        number = SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number()
-    except Exception:  # noqa: BLE001 - spglib gives up on some distorted cells: treat as P1
-        number = 1
-    return f"{structure.composition.reduced_formula}:{number}"
+    number = crystal.spacegroup_number(symprec) or 1  # spglib gives up on some cells: P1
+    return f"{crystal.reduced_formula}:{number}"
 
 
 def select_batch(

@@ -28,7 +28,8 @@ examples:
 PREDICT_HELP = """\
 Predict formation energy per atom (eV/atom) and band gap (eV), mean ± σ over the ensemble,
 for each structure in FILE (CIF, POSCAR/CONTCAR/.vasp, pymatgen or Crystal-record JSON,
-extxyz). Uses the shipped default model unless --model is given.
+extxyz). Uses the shipped default model unless --model is given. Files are read and
+checked as `materialabs upload` reads them (docs/labs.md lists the limits).
 
 examples:
   materialabs predict NaCl.cif POSCAR
@@ -143,18 +144,18 @@ def run_predict(args: argparse.Namespace) -> int:
     from materialabs.crystal_io import CrystalParseError, read_crystals
     from materialabs.ml.bundle import BundleError, load_bundle_file
 
-    try:
-        ensemble = load_bundle_file(args.model)
-    except BundleError as error:
-        raise UserError(str(error)) from error
     names, crystals = [], []
-    for path in args.files:
+    for path in args.files:  # the files first: a bad one is refused before the model loads
         try:
             for name, crystal in read_crystals(path):
                 names.append(name)
                 crystals.append(crystal)
         except CrystalParseError as error:
-            raise UserError(str(error)) from error
+            raise UserError(str(error)) from None
+    try:
+        ensemble = load_bundle_file(args.model)
+    except BundleError as error:
+        raise UserError(str(error)) from error
     try:
         rows = ensemble.predict(crystals).rows(names)
     except ValueError as error:

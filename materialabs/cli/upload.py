@@ -30,6 +30,9 @@ structure), or CSV with a 'cif' column (CIF text) or 'cif_file' column (path) pl
 column per property, unit last: formation_energy_per_atom_eV (eV/atom), band_gap_eV,
 e_above_hull_eV, total_energy_eV, bulk_modulus_GPa, shear_modulus_GPa, ...
 
+Limits (docs/labs.md lists them all): 64 MiB per file, 200,000 records and 1 GiB per
+upload, 2000 sites per structure; FIFOs and devices are refused.
+
 Without $MATERIALABS_KAFKA the command runs the ingest and ledger services itself over
 the embedded bus ($MATERIALABS_HOME/bus); with it, it publishes to the broker and waits
 for the ingest service's answer.
@@ -85,6 +88,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     problems = result.problems + validate_records(result.records)
     if not problems and not result.records:
         raise UserError("no records found in the given files")
+    if not problems:
+        problems = dataset_size_problems(result.records)
     if problems:
         print_problems(problems, len(result.files))
         return 2
@@ -97,18 +102,35 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def read_with_progress(paths: list[Path], declared: dict[str, str]) -> Any:
-    from materialabs.upload_files import ReadResult, expand_paths, read_lab_file
+    """Every file's records and problems (upload_files.read_lab_files: the upload's limits
+    hold there), with a progress bar on a terminal."""
+    from materialabs.upload_files import read_lab_files
 
-    files, problems = expand_paths(paths)
-    result = ReadResult(problems=problems)
-    iterator: Any = files
-    if sys.stderr.isatty() and len(files) > 20:
-        from tqdm import tqdm
+    def bar(files: list[Path]) -> Any:
+        if sys.stderr.isatty() and len(files) > 20:
+            from tqdm import tqdm
 
-        iterator = tqdm(files, desc="reading", unit="file")
-    for path in iterator:
-        result.extend(read_lab_file(path, declared))
-    return result
+            return tqdm(files, desc="reading", unit="file")
+        return files
+
+    return read_lab_files(paths, declared, progress=bar)
+
+
+def dataset_size_problems(records: list[Any]) -> list[Any]:
+    """The dataset must fit what ingest fetches (records.MAX_DATASET_BYTES)."""
+    from materialabs.records import MAX_DATASET_BYTES, Problem
+    from materialabs.upload import dataset_bytes
+
+    size = len(dataset_bytes(records))
+    if size <= MAX_DATASET_BYTES:
+        return []
+    return [Problem(records[0].file, None, None,
+                    f"the dataset of these records is {size / 2**20:.0f} MiB; at most "
+                    f"{MAX_DATASET_BYTES / 2**20:.0f} MiB per upload (split it)")]
+
+
+# Problems printed per file; the count of the rest is printed after them.
+MAX_PRINTED_PER_FILE = 200
 
 
 def print_problems(problems: list[Any], file_count: int) -> None:
@@ -119,10 +141,12 @@ def print_problems(problems: list[Any], file_count: int) -> None:
           "nothing was submitted")
     for file, items in by_file.items():
         print(f"\n{file}")
-        for problem in items:
+        for problem in items[:MAX_PRINTED_PER_FILE]:
             where = ", ".join(x for x in (f"record {problem.record}" if problem.record else "",
                                           f"field {problem.field}" if problem.field else "") if x)
             print(f"  - {where + ': ' if where else ''}{problem.message}")
+        if len(items) > MAX_PRINTED_PER_FILE:
+            print(f"  ... and {len(items) - MAX_PRINTED_PER_FILE} more problems in this file")
 
 
 def _read_key(path: str, passphrase_file: str | None) -> Any:

@@ -63,6 +63,4 @@ class MatchingReplayBackend:
 
 
 def _formula(crystal: Crystal) -> str:
-    from pymatgen.core import Composition
-
-    return Composition("".join(crystal.species)).reduced_formula
+    return crystal.reduced_formula

@@ -16,29 +16,17 @@ from functools import lru_cache
 import numpy as np
 from ase.data import atomic_masses, atomic_numbers, covalent_radii
 
+from materialabs.crystals import FormulaKey, formula_key, formula_of_key
+
 # Fraction of the cell filled by ion spheres in typical inorganic solids; fitted so the
 # estimate lands on the DFT volumes of cubic perovskites and MP oxides (see docs/generate.md).
 PACKING_FRACTION = 0.62
 _AVOGADRO = 6.02214076e23
 
-FormulaKey = tuple[tuple[str, int], ...]
 
-
-def formula_key(species: Iterable[str]) -> FormulaKey:
-    """Reduced, sorted (element, count) pairs: a cheap hashable composition key."""
-    counts = Counter(species)
-    divisor = math.gcd(*counts.values())
-    if divisor == 1:  # the usual case: skip the division
-        return tuple(sorted(counts.items()))
-    return tuple(sorted((el, n // divisor) for el, n in counts.items()))
-
-
-@lru_cache(maxsize=65536)
 def reduced_formula(key: FormulaKey) -> str:
-    """pymatgen's reduced formula (e.g. 'SrTiO3'), as the datasets' column spells it."""
-    from pymatgen.core import Composition
-
-    return Composition(dict(key)).reduced_formula
+    """pymatgen's reduced formula (e.g. 'SrTiO3'): the one implementation, in crystals.py."""
+    return formula_of_key(key)
 
 
 # pymatgen's guesser enumerates every combination of per-element sums, which blows up

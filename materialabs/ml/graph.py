@@ -28,6 +28,14 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from materialabs.crystals import (
+    MAX_ABS_FRACTIONAL,
+    MAX_SEARCH_POINTS,
+    MIN_PLANE_SPACING_ANGSTROM,
+    SearchTooLarge,
+    periodic_pairs,
+    plane_spacings,
+)
 from materialabs.ml.features import atomic_numbers
 
 if TYPE_CHECKING:
@@ -38,9 +46,8 @@ if TYPE_CHECKING:
 # Upper bound on (crystal, translation) cells examined in one vectorised pass; a batch
 # holding a very thin cell (many translations) is split so memory stays bounded.
 _MAX_CUBE_CELLS = 4_000_000
-_PERIODIC = np.ones(3, dtype=np.int64)
 # Real primitive cells have lattice planes >= ~1 Å apart; flatter cells are input errors.
-MIN_PLANE_SPACING = 0.5
+MIN_PLANE_SPACING = MIN_PLANE_SPACING_ANGSTROM
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,20 @@ def batch_neighbor_list(
     """
     lattices = np.asarray(lattices, dtype=np.float64).reshape(-1, 3, 3)
     counts = np.asarray(counts, dtype=np.int64)
-    frac = np.mod(np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3), 1.0)
+    frac = np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3)
     _check_batch(lattices, frac, counts)
+    frac = np.mod(frac, 1.0)  # only now: finite and within bounds (see _check_batch)
     if engine == "cell-list":
         return _search_cell_list(lattices, frac, counts, cutoff, max_neighbors)
     if engine != "kdtree":
         raise ValueError(f"engine: expected 'cell-list' or 'kdtree', got {engine!r}")
     reach = _translation_reach(lattices, cutoff)
+    images = counts * np.prod(2 * reach + 1, axis=1)
+    if (images > MAX_SEARCH_POINTS).any():
+        bad = int(np.argmax(images))
+        raise SearchTooLarge(f"lattice #{bad}: a {cutoff:g} Å neighbour search would enumerate "
+                             f"{images[bad]:.3g} periodic images; at most "
+                             f"{MAX_SEARCH_POINTS:.3g}")
     span = np.prod(2 * reach.max(axis=0) + 1)
     if len(lattices) > 1 and span * len(lattices) > _MAX_CUBE_CELLS:
         return _split_batch(lattices, frac, counts, cutoff, max_neighbors)
@@ -136,12 +150,19 @@ def _check_batch(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray) -> 
                          f"got {len(frac)}")
     if (counts < 1).any():
         raise ValueError("counts: every crystal needs at least one atom")
+    # Checked before wrapping: mod(1e15, 1) is noise, mod(inf, 1) is NaN.
+    if not np.all(np.isfinite(lattices)):
+        raise ValueError(f"lattice #{int(np.argmin(np.isfinite(lattices).all(axis=(1, 2))))}: "
+                         "expected finite numbers, got NaN or infinity")
+    if not np.all(np.isfinite(frac)) or (len(frac) and np.abs(frac).max() > MAX_ABS_FRACTIONAL):
+        raise ValueError(f"frac_coords: expected finite numbers within ±{MAX_ABS_FRACTIONAL:g} "
+                         "(a position a few cells out at most)")
     volumes = np.abs(np.linalg.det(lattices))
     if (volumes < 1e-6).any():
         bad = int(np.argmin(volumes))
         raise ValueError(f"lattice #{bad}: expected a non-degenerate cell, "
                          f"got volume {volumes[bad]:.3g} Å³")
-    spacings = _plane_spacings(lattices).min(axis=1)
+    spacings = plane_spacings(lattices).min(axis=1)
     if (spacings < MIN_PLANE_SPACING).any():
         # Such a cell would need millions of periodic images: refuse, don't hang.
         bad = int(np.argmin(spacings))
@@ -156,7 +177,7 @@ def _translation_reach(lattices: np.ndarray, cutoff: float) -> np.ndarray:
     With fractional coordinates in [0, 1), a neighbour's offset along axis k obeys
     |t_k| < cutoff / spacing_k + 1, spacing_k being the distance between lattice planes.
     """
-    return np.floor(cutoff / _plane_spacings(lattices)).astype(np.int64) + 1
+    return np.floor(cutoff / plane_spacings(lattices)).astype(np.int64) + 1
 
 
 def _split_batch(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray,
@@ -200,7 +221,7 @@ def _search(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray, reach: n
     # ... kept only if it lies in the slab within cutoff of the home cell along each axis
     # (fractional coordinate in [-cutoff/spacing, 1 + cutoff/spacing]).
     point_frac = frac[point_atom] + point_image
-    margin = cutoff / _plane_spacings(lattices)
+    margin = cutoff / plane_spacings(lattices)
     inside = ((point_frac >= -margin[point_crystal]) &
               (point_frac <= 1.0 + margin[point_crystal])).all(axis=1)
     point_atom, point_crystal, point_image, point_frac = (
@@ -241,11 +262,11 @@ def _search_cell_list(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray
         start, stop = atom_ptr[b], atom_ptr[b + 1]
         atoms = np.ascontiguousarray(cart[start:stop])
         lattice = np.ascontiguousarray(lattices[b])
-        found = _points_in_spheres(atoms, lattice, radii[b])
+        found = periodic_pairs(lattice, atoms, radii[b])
         # radii < cutoff only when max_neighbors is set; +1: the atom itself is listed
         if radii[b] < cutoff and np.bincount(found[0], minlength=len(atoms)).min() \
                 < (max_neighbors or 0) + 1:
-            found = _points_in_spheres(atoms, lattice, cutoff)
+            found = periodic_pairs(lattice, atoms, cutoff)
         parts.append((found[0] + start, found[1] + start, found[2], found[3]))
     centre = np.concatenate([p[0] for p in parts])
     neighbour = np.concatenate([p[1] for p in parts])
@@ -295,19 +316,6 @@ def _first_radii(lattices: np.ndarray, counts: np.ndarray, cutoff: float,
     volumes = np.abs(np.linalg.det(lattices))
     radius = (3.0 * 2 * max_neighbors * volumes / (4.0 * np.pi * counts)) ** (1.0 / 3.0)
     return np.minimum(radius, cutoff)
-
-
-def _points_in_spheres(atoms: np.ndarray, lattice: np.ndarray,
-                       radius: float) -> tuple[np.ndarray, ...]:
-    from pymatgen.optimization.neighbors import find_points_in_spheres
-
-    return find_points_in_spheres(atoms, atoms, float(radius), _PERIODIC, lattice, tol=1e-8)
-
-
-def _plane_spacings(lattices: np.ndarray) -> np.ndarray:
-    volumes = np.abs(np.linalg.det(lattices))
-    normals = np.cross(lattices[:, [1, 2, 0]], lattices[:, [2, 0, 1]])
-    return volumes[:, None] / np.linalg.norm(normals, axis=2)
 
 
 def _nearest(tree: cKDTree, centres: np.ndarray, cutoff: float,

@@ -161,11 +161,9 @@ def _airss(campaign: Campaign, number: int, parents: list[tuple[str, Crystal]],
            deduplicator: Deduplicator, report: BatchReport, dropped: dict[str, int],
            room: int) -> list:
     """Random symmetric structures for the reduced formulas of this round's parents."""
-    from pymatgen.core import Composition
-
     from materialabs.generate import airss
 
-    formulas = sorted({Composition("".join(c.species)).reduced_formula for _, c in parents})
+    formulas = sorted({c.reduced_formula for _, c in parents})
     found = []
     for formula in formulas[:AIRSS_COMPOSITIONS_PER_ROUND]:
         if room - len(found) <= 0:

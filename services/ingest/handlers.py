@@ -24,18 +24,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from materialabs.crystals import Crystal
 from materialabs.events import Event
-from materialabs.records import LabRecord, Problem, record_from_json, validate_records
+from materialabs.records import (
+    MAX_DATASET_BYTES,
+    MAX_DATASET_LINE_BYTES,
+    MAX_RECORDS,
+    LabRecord,
+    Problem,
+    record_from_json,
+    validate_records,
+)
 from materialabs.runtime import Context, InvalidEvent
 from materialabs.upload import ManifestError, parse_manifest, verify_signature
 
 PRODUCER_LEDGER = "ledger"
 MAX_REASON_PROBLEMS = 200
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # it lists the upload's file names
 CORE_PROPERTIES = ("formation_energy_per_atom_eV", "band_gap_eV", "total_energy_eV")
 
 
@@ -97,7 +104,7 @@ def check_upload(event: Event, ctx: Context) -> tuple[bytes, list[LabRecord]]:
                                 "a replayed upload is refused")
     public = _b64(event["public_key_b64"], "public_key_b64", 32)
     signature = _b64(event["signature_b64"], "signature_b64", 64)
-    manifest_bytes = _fetch(ctx, str(event["manifest_cid"]), "manifest")
+    manifest_bytes = _fetch(ctx, str(event["manifest_cid"]), "manifest", MAX_MANIFEST_BYTES)
     if not verify_signature(public, signature, manifest_bytes):
         raise Refusal("bad_signature", f"signature_b64: the signature does not verify over "
                                        f"manifest {event['manifest_cid']} with the given key")
@@ -116,7 +123,11 @@ def check_upload(event: Event, ctx: Context) -> tuple[bytes, list[LabRecord]]:
         entry = ctx.ledger.find_payload(manifest_bytes)
         raise Refusal("replay", f"this signed manifest is already in the ledger at entry "
                                 f"{entry.seq}; a replayed upload is refused")
-    dataset = _fetch(ctx, manifest.dataset_cid, "dataset")
+    if not 1 <= manifest.record_count <= MAX_RECORDS:
+        raise Refusal("invalid_record", f"record_count: the manifest says "
+                                        f"{manifest.record_count} records; expected 1 to "
+                                        f"{MAX_RECORDS} per upload")
+    dataset = _fetch(ctx, manifest.dataset_cid, "dataset", MAX_DATASET_BYTES, "invalid_record")
     records, problems = read_dataset(dataset, manifest.dataset_cid)
     problems += validate_records(records)
     if not problems and len(records) != manifest.record_count:
@@ -149,13 +160,26 @@ def _check_key(ctx: Context, public: bytes, lab: str) -> None:
 
 
 def read_dataset(data: bytes, origin: str) -> tuple[list[LabRecord], list[Problem]]:
-    """Parse stored dataset lines back into records (with problems for unreadable lines)."""
+    """Parse stored dataset lines back into records (with problems for unreadable lines).
+
+    Bounded like an upload: at most MAX_RECORDS lines of at most MAX_DATASET_LINE_BYTES,
+    each crystal's size checked before it is built (crystal_io.crystal_from_record).
+    """
     records: list[LabRecord] = []
     problems: list[Problem] = []
     for number, line in enumerate(data.splitlines(), start=1):
+        if number > MAX_RECORDS:
+            problems.append(Problem(origin, None, None, f"more than {MAX_RECORDS} records; at "
+                                                        f"most {MAX_RECORDS} per upload"))
+            break
+        if len(line) > MAX_DATASET_LINE_BYTES:
+            problems.append(Problem(origin, f"line {number}", None,
+                                    f"{len(line)} bytes; at most {MAX_DATASET_LINE_BYTES} per "
+                                    "record"))
+            continue
         try:
             item = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             problems.append(Problem(origin, f"line {number}", None, f"invalid JSON ({error})"))
             continue
         parsed = record_from_json(item, origin, number)
@@ -185,13 +209,21 @@ def _b64(text: Any, name: str, size: int) -> bytes:
     return data
 
 
-def _fetch(ctx: Context, cid: str, what: str) -> bytes:
+def _fetch(ctx: Context, cid: str, what: str, limit: int, code: str = "other") -> bytes:
+    """The verified content of ``cid``, streamed and refused once past ``limit`` bytes."""
     from materialabs.store import ContentError
 
+    chunks, size = [], 0
     try:
-        return bytes(ctx.store.get(cid))
+        for chunk in ctx.store.stream(cid):
+            size += len(chunk)
+            if size > limit:
+                raise Refusal(code, f"{what} {cid}: more than {limit:,} bytes; at most "
+                                    f"{limit:,} bytes per upload")
+            chunks.append(bytes(chunk))
     except (ContentError, ValueError) as error:
         raise Refusal("missing_content", f"{what} {cid}: {error}") from None
+    return b"".join(chunks)
 
 
 def rejection(ctx: Context, cause: Event, code: str, reason: str) -> Event:
@@ -244,7 +276,7 @@ def _on_ledger_entry(event: Event, ctx: Context) -> Iterator[Event]:
 
 def _fetch_or_fail(ctx: Context, cid: str) -> bytes:
     try:
-        return _fetch(ctx, cid, "content")
+        return _fetch(ctx, cid, "content", max(MAX_DATASET_BYTES, MAX_MANIFEST_BYTES))
     except Refusal as refusal:  # accepted content vanished: retry later, then dead-letter
         raise RuntimeError(refusal.reason) from None
 
@@ -272,9 +304,9 @@ def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_ci
         "upload", crystal.species,
         record_id=f"{dataset_cid}#{index}",
         candidate_id=crystal.content_key(),
-        reduced_formula=reduced_formula(crystal),
+        reduced_formula=crystal.reduced_formula,
         nsites=crystal.num_sites,
-        spacegroup_number=spacegroup_number(crystal),
+        spacegroup_number=crystal.spacegroup_number(),
         formation_energy_per_atom_eV=props.get("formation_energy_per_atom_eV"),
         band_gap_eV=props.get("band_gap_eV"),
         e_above_hull_eV=props.get("e_above_hull_eV"),
@@ -283,29 +315,6 @@ def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_ci
         content_cid=dataset_cid,
         occurred_at_ms=int(event.occurred_at.timestamp() * 1000),
     )
-
-
-def reduced_formula(crystal: Crystal) -> str:
-    from pymatgen.core import Composition
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. "no Pauling electronegativity for He"
-        return Composition(" ".join(crystal.species)).reduced_formula
-
-
-def spacegroup_number(crystal: Crystal) -> int | None:
-    import spglib
-
-    numbers = {s: i for i, s in enumerate(sorted(set(crystal.species)), start=1)}
-    cell = (crystal.lattice_array.tolist(), crystal.frac_array.tolist(),
-            [numbers[s] for s in crystal.species])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # spglib's error-mode notice
-            dataset = spglib.get_symmetry_dataset(cell, symprec=0.1)
-    except Exception:  # spglib raises on degenerate cells; the column is optional
-        return None
-    return int(dataset.number) if dataset is not None else None
 
 
 # --- UploadRejected (from the ledger) -----------------------------------------------------

@@ -158,15 +158,54 @@ CASES: dict[str, tuple[Callable[[World], dict[str, Any]], str, str]] = {
         _dataset_with(bad_line(crystal={**OVERLAP, "species": ["Qq", "Cl"],
                                         "frac_coords": [0, 0, 0, 0.5, 0.5, 0.5]}), 1),
         "invalid_record", "unknown element"),
+    "dataset with a coordinate of 1e15": (
+        _dataset_with(bad_line(crystal={**OVERLAP, "frac_coords": [0, 0, 0, 1e15, 0, 0]}), 1),
+        "invalid_record", "field frac_coords: site 1 (Cl) has a fractional coordinate of 1e+15"),
+    "dataset with a coordinate of 1e6": (
+        _dataset_with(bad_line(crystal={**OVERLAP, "frac_coords": [1e6, 0, 0, 0.5, 0.5, 0.5]}),
+                      1), "invalid_record", "expected within ±100"),
+    "dataset with a NaN coordinate": (
+        _dataset_with(bad_line().replace(b'"frac_coords":[0.0', b'"frac_coords":[NaN'), 1),
+        "invalid_record", "field crystal.frac_coords: not a valid crystal record: nan is NaN"),
+    "dataset with 3000 sites": (
+        _dataset_with(bad_line(crystal={"lattice_angstrom": [60, 0, 0, 0, 60, 0, 0, 0, 60],
+                                        "species": ["Na"] * 3000, "frac_coords": [0] * 9000}),
+                      1), "invalid_record", "field crystal.species: not a valid crystal record: "
+                                            "3000 sites; at most 2000"),
+    "dataset with a flat cell": (
+        _dataset_with(bad_line(crystal={**OVERLAP, "lattice_angstrom": [100, 0, 0, 0, 100, 0,
+                                                                          0, 0, 0.4],
+                                        "frac_coords": [0, 0, 0, 0.5, 0.5, 0]}), 1),
+        "invalid_record", "near-singular"),
+    "dataset with an absurd cell volume per atom": (
+        _dataset_with(bad_line(crystal={**OVERLAP, "lattice_angstrom": [900, 0, 0, 0, 900, 0,
+                                                                          0, 0, 900]}), 1),
+        "invalid_record", "per atom; expected at most"),
+    "dataset with a value of 1e308": (
+        _dataset_with(bad_line(properties={"dielectric_constant_1": 1e308}), 1),
+        "invalid_record", "not a plausible value"),
+    "dataset with a value written 1_5": (
+        _dataset_with(bad_line(properties={"band_gap_eV": "1_5"}), 1), "invalid_record",
+        "expected a number, got '1_5'"),
+    "dataset with a misspelt property": (
+        _dataset_with(bad_line(properties={"bandgap_eV": 1.0}), 1), "invalid_record",
+        "expected band_gap_eV"),
+    "dataset line over 1 MiB": (
+        _dataset_with(bad_line(file="x" * (1024 * 1024)), 1), "invalid_record",
+        "bytes; at most 1048576 per record"),
+    "manifest claiming 300000 records": (_dataset_with(bad_line(), 300_000), "invalid_record",
+                                         "record_count: the manifest says 300000 records"),
     "dataset line not JSON": (_dataset_with(b"{oops\n", 1), "invalid_record", "invalid JSON"),
     "dataset record without crystal": (_dataset_with(b'{"file":"a","record":"1"}\n', 1),
                                        "invalid_record", "field crystal: is missing"),
-    "dataset empty": (_dataset_with(b"", 0), "invalid_record", "dataset is empty"),
+    "dataset empty": (_dataset_with(b"", 1), "invalid_record", "dataset is empty"),
+    "manifest of no records": (_dataset_with(b"", 0), "invalid_record", "expected 1 to 200000"),
     "dataset shorter than the manifest says": (
         _dataset_with(dataset_bytes(good_records(2)), 3), "invalid_record", "record_count"),
 }
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hostile_submission_is_refused_and_never_reaches_the_ledger(
         case: str, world: World) -> None:
@@ -252,3 +291,16 @@ def test_the_read_view_sees_keys_registered_after_it_was_opened(world: World) ->
     record = view.key_record(public_bytes(newcomer))
     assert record is not None and record.lab == "lab-n"
     assert len(view) == len(world.ledger)
+
+
+@pytest.mark.timeout(60)
+def test_a_dataset_over_the_byte_limit_is_refused_while_it_streams(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.ingest import handlers
+
+    monkeypatch.setattr(handlers, "MAX_DATASET_BYTES", 1000)
+    upload = world.signed(count=6)  # about 2 KB of dataset
+    outcome = world.harness.submit(upload.submitted_fields())
+    assert outcome.type == "UploadRejected" and outcome["code"] == "invalid_record"
+    assert f"dataset {upload.manifest.dataset_cid}: more than" in outcome["reason"]
+    assert world.harness.events("ledger.requests") == []
