@@ -188,12 +188,13 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
 # -- accessors ---------------------------------------------------------------------------------
 
 def home_path() -> Path:
-    """The state folder, without creating it (for defaults shown in --help)."""
-    return Path(_get("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
+    """The state folder, neither created nor checked: the CLI's parsers show it as a default
+    when they are built, before ``check_environment`` can report a bad value in one line."""
+    return Path(_raw("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
 
 
 def home() -> Path:
-    path = home_path()
+    path = Path(_get("MATERIALABS_HOME") or home_path())
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -192,6 +192,15 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize("command", ["run", "query", "setup"])
+def test_a_home_that_is_a_file_is_one_line_in_a_fresh_process(tmp_path, command):
+    # The parsers read MATERIALABS_HOME for their defaults when they are built.
+    (tmp_path / "a-file").write_text("x")
+    result, _ = _materialabs(tmp_path, *COMMANDS[command],
+                             MATERIALABS_HOME=str(tmp_path / "a-file"))
+    assert _one_line(result).startswith(f"materialabs {command}: MATERIALABS_HOME=")
+
+
 def test_a_kubo_address_without_scheme_creates_no_folder(tmp_path):
     result, _ = _materialabs(tmp_path, "setup", MATERIALABS_IPFS="127.0.0.1:5001")
     line = _one_line(result)
