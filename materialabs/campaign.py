@@ -225,11 +225,16 @@ def _number(low: float = -math.inf, high: float = math.inf, *, positive: bool = 
         expected = f"a number from {low:g} to {high:g}"
 
     def check(value: Any, path: str) -> float:
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value) or not low <= value <= high
-                or (positive and value <= low)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise _refuse(path, expected, value)
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise _refuse(path, expected, value) from None
+        if not math.isfinite(number) or not low <= number <= high or (positive
+                                                                      and number <= low):
+            raise _refuse(path, expected, value)
+        return number
     return check
 
 

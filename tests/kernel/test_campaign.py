@@ -120,6 +120,8 @@ HOSTILE = [
      + TARGET, "policy_params.kappa", "of policy 'ucb'"),
     ("text policy parameter", HEADER + 'policy_params = { kappa = "big" }\n' + TARGET,
      "policy_params.kappa", "number"),
+    ("a bound beyond any float", HEADER + GAP_WINDOW + "low = 1.0\nhigh = 1" + "0" * 400
+     + "\n", "targets[0].high", "finite"),
     ("NaN bound", HEADER + GAP_WINDOW + "low = nan\nhigh = 3.0\n", "targets[0].low",
      "finite"),
     ("window without high", HEADER + GAP_WINDOW + "low = 1.0\n", "targets[0].high",
@@ -188,8 +190,9 @@ def test_shipped_campaigns_are_valid(path):
     assert load_campaign(path).name
 
 
-SCALARS = st.one_of(st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["mp", "saps", "ucb", "O", "replay"]))
+SCALARS = st.one_of(st.booleans(), st.integers(-2**70, 2**70), st.integers(-10**400, 10**400),
+                    st.floats(allow_nan=True), st.text(max_size=12),
+                    st.sampled_from(["mp", "saps", "ucb", "O", "replay"]))
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
     max_leaves=8)
