@@ -292,6 +292,14 @@ def _system_elements(text: str) -> list[str]:
     return symbols
 
 
+def _float_range(number: float) -> bool:
+    """Finite and representable as a float (an int beyond 1.8e308 is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _check_range(column: str, bounds: tuple[float | None, float | None]) -> None:
     if column not in NUMERIC_COLUMNS:
         raise QueryError("ranges", f"unknown column {column!r}; expected one of "
@@ -301,7 +309,7 @@ def _check_range(column: str, bounds: tuple[float | None, float | None]) -> None
         if bound is None:
             continue
         if (isinstance(bound, bool) or not isinstance(bound, int | float)
-                or not math.isfinite(bound)):
+                or not _float_range(bound)):
             raise QueryError("ranges", f"{column}: the {side} bound must be a finite number "
                                        f"(leave it empty for no bound), got {bound!r}")
     if low is not None and high is not None and low > high:

@@ -100,6 +100,7 @@ def test_query_command_table_shows_the_display_columns(catalog, capsys):
     ({"kinds": ["guess"]}, "kinds", "one of"),
     ({"ranges": {"band_gap_eV": (float("nan"), 3.0)}}, "ranges", "finite"),
     ({"ranges": {"band_gap_eV": (1.0, float("inf"))}}, "ranges", "finite"),
+    ({"ranges": {"band_gap_eV": (10**400, None)}}, "ranges", "finite"),
     ({"ranges": {"band_gap_eV": (3.0, 1.0)}}, "ranges", "low 3 > high 1"),
     ({"ranges": {"gap": (1.0, 2.0)}}, "ranges", "unknown column"),
     ({"contains": ["Ti"], "within": ["Sr", "O"]}, "contains", "not in the `within`"),
