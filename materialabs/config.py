@@ -1,37 +1,221 @@
-"""Where things live. One place for the environment variables every command reads.
+"""Where things live: every MATERIALABS_* variable the platform reads, checked in one place.
 
-MATERIALABS_HOME   state folder (store, ledger, catalog, bus log); default ~/.materialabs
-MATERIALABS_STORE  content store URL; default local:<home>/store
-MATERIALABS_KAFKA  bootstrap servers; set means "distributed mode"
-MATERIALABS_IPFS   Kubo RPC API URL, e.g. http://127.0.0.1:5001
+MATERIALABS_HOME       state folder (store, ledger, catalog, bus log); default ~/.materialabs
+MATERIALABS_STORE      content store URL (local:/path, a path, http://host:port,
+                       ipfs:http://host:port); default: $MATERIALABS_IPFS, else local:<home>/store
+MATERIALABS_IPFS       Kubo RPC API URL, e.g. http://127.0.0.1:5001
+MATERIALABS_KAFKA      bootstrap servers, host:port[,host:port...]; set means "distributed mode"
 MATERIALABS_PREDICTOR_THREADS  torch threads for the predictor's inference; default 1
+MATERIALABS_DATA       the shared data folder (raw/, SOURCES.md)
+MATERIALABS_CACHE      cache folder (parsed datasets); default ~/.cache/materialabs
+MATERIALABS_LEDGER     ledger folder; default <home>/ledger
+MATERIALABS_KEYS       key folder of `materialabs keys`
+MATERIALABS_LEDGER_PASSPHRASE_FILE  file holding the ledger key's passphrase
+MATERIALABS_SCHEMAS    Avro schema folder; default the project's schemas/
+MATERIALABS_DEFAULT_MODEL  model bundle `setup` records instead of the shipped one
+MATERIALABS_FAUST_LOG  log level of Faust workers (debug, info, warn, error, critical)
+
+An empty variable counts as unset. A malformed one is a :class:`ConfigError` whose one-line
+message names the variable, its value and the expected form; ``check_environment`` checks
+them all at once (the CLI does, before any command runs) and each accessor checks its own.
+The infra scripts' variables (MATERIALABS_RUN_DIR, MATERIALABS_OWNER_PID, MATERIALABS_BIN,
+MATERIALABS_KUBO_BIN) and the tests' (MATERIALABS_TEST_*) are read by shell and pytest
+only and are not checked here.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 
+class ConfigError(ValueError):
+    """An environment variable is malformed; the message names it and the expected form."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    form: str                          # the expected form, in words
+    check: Callable[[str], str]        # raw value -> normalised value; ValueError(reason)
+
+
+def _raw(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    value = (os.environ if environ is None else environ).get(name)
+    return value if value else None
+
+
+def _get(name: str) -> str | None:
+    """The checked value of a variable, or None when it is unset."""
+    raw = _raw(name)
+    return None if raw is None else _checked(VARIABLES[name], raw)
+
+
+def _checked(variable: Variable, raw: str) -> str:
+    try:
+        return variable.check(raw)
+    except ValueError as error:
+        reason = f" ({error})" if str(error) else ""
+        raise ConfigError(f"{variable.name}={raw!r}: expected {variable.form}{reason}") from None
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse the first malformed MATERIALABS_* variable (ConfigError)."""
+    for variable in VARIABLES.values():
+        raw = _raw(variable.name, environ)
+        if raw is not None:
+            _checked(variable, raw)
+
+
+# -- the forms -------------------------------------------------------------------------------
+
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+def check_host(host: str) -> str:
+    """A host name, an IPv4 address or a bracketed IPv6 address."""
+    if host.startswith("[") and host.endswith("]"):
+        ipaddress.IPv6Address(host[1:-1])  # ValueError names what is wrong
+        return host
+    if not _HOSTNAME.fullmatch(host):
+        raise ValueError(f"{host!r} is not a host name or address" if host else "no host")
+    return host
+
+
+def check_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise ValueError(f"port {text!r} is not a number from 1 to 65535" if text
+                         else "no port")
+    return int(text)
+
+
+def parse_bootstrap(text: str) -> str:
+    """Kafka bootstrap servers as librdkafka takes them: host:port[,host:port...]."""
+    servers = [part.strip() for part in text.split(",")]
+    for server in servers:
+        if "://" in server:
+            raise ValueError(f"{server!r} has a scheme; write host:port, e.g. "
+                             f"{server.split('://', 1)[1]!r}")
+        host, colon, port = server.rpartition(":")
+        if not colon:
+            raise ValueError(f"{server!r} has no port" if server else "an empty entry")
+        check_host(host)
+        check_port(port)
+    return ",".join(servers)
+
+
+def _threads(text: str) -> str:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= 1024:
+        raise ValueError("")
+    return digits
+
+
+def _folder(must_exist: bool) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        path = Path(text).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a folder")
+        if must_exist and not path.is_dir():
+            raise ValueError(f"{path} does not exist")
+        return str(path)
+    return check
+
+
+def _file(text: str) -> str:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file" if path.exists() else f"{path} does not exist")
+    return str(path)
+
+
+def _data_folder(text: str) -> str:
+    folder = _folder(True)(text)
+    if not (Path(folder) / "raw").is_dir():
+        raise ValueError(f"{folder} has no raw/ folder")
+    return folder
+
+
+def _store(text: str) -> str:
+    from materialabs.store import parse_store_url
+
+    parse_store_url(text)
+    return text.strip()
+
+
+def _kubo(text: str) -> str:
+    from materialabs.store import parse_kubo_api
+
+    return parse_kubo_api(text)
+
+
+_LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical")
+
+
+def _log_level(text: str) -> str:
+    if text.strip().lower() not in _LOG_LEVELS:
+        raise ValueError("")
+    return text.strip().lower()
+
+
+VARIABLES: dict[str, Variable] = {v.name: v for v in (
+    Variable("MATERIALABS_HOME", "a folder path (created if missing)", _folder(False)),
+    Variable("MATERIALABS_STORE", "local:/path, a folder path, http://host:port or "
+             "ipfs:http://host:port", _store),
+    Variable("MATERIALABS_IPFS", "the Kubo RPC API URL http(s)://host:port, e.g. "
+             "http://127.0.0.1:5001", _kubo),
+    Variable("MATERIALABS_KAFKA", "host:port[,host:port...], e.g. 127.0.0.1:9092",
+             parse_bootstrap),
+    Variable("MATERIALABS_PREDICTOR_THREADS", "a whole number >= 1 (at most 1024)", _threads),
+    Variable("MATERIALABS_DATA", "the shared data folder holding raw/ and SOURCES.md",
+             _data_folder),
+    Variable("MATERIALABS_CACHE", "a folder path (created if missing)", _folder(False)),
+    Variable("MATERIALABS_LEDGER", "a ledger folder path", _folder(False)),
+    Variable("MATERIALABS_KEYS", "a key folder path", _folder(False)),
+    Variable("MATERIALABS_LEDGER_PASSPHRASE_FILE", "an existing file holding the passphrase",
+             _file),
+    Variable("MATERIALABS_SCHEMAS", "an existing folder of Avro schemas", _folder(True)),
+    Variable("MATERIALABS_DEFAULT_MODEL", "an existing model bundle file", _file),
+    Variable("MATERIALABS_FAUST_LOG", "a log level: " + ", ".join(_LOG_LEVELS), _log_level),
+)}
+
+
+# -- accessors ---------------------------------------------------------------------------------
+
 def home_path() -> Path:
-    """The state folder, without creating it (for defaults shown in --help)."""
-    return Path(os.environ.get("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
+    """The state folder, neither created nor checked: the CLI's parsers show it as a default
+    when they are built, before ``check_environment`` can report a bad value in one line."""
+    return Path(_raw("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
 
 
 def home() -> Path:
-    path = home_path()
-    path.mkdir(parents=True, exist_ok=True)
+    path = Path(_get("MATERIALABS_HOME") or home_path())
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"MATERIALABS_HOME={str(path)!r}: cannot create the state folder "
+                          f"({error.strerror or error})") from None
     return path
 
 
 def store_url() -> str:
-    explicit = os.environ.get("MATERIALABS_STORE")
+    return store_setting()[0]
+
+
+def store_setting() -> tuple[str, str | None]:
+    """The content store URL and the variable it came from (None: the default)."""
+    explicit = _get("MATERIALABS_STORE")
     if explicit:
-        return explicit
-    ipfs = os.environ.get("MATERIALABS_IPFS")
+        return explicit, "MATERIALABS_STORE"
+    ipfs = _get("MATERIALABS_IPFS")
     if ipfs:
-        return ipfs
-    return f"local:{home_path() / 'store'}"
+        return ipfs, "MATERIALABS_IPFS"
+    return f"local:{home_path() / 'store'}", None
 
 
 def catalog_dir() -> Path:
@@ -43,19 +227,14 @@ def ledger_dir() -> Path:
 
 
 def kafka_bootstrap() -> str | None:
-    return os.environ.get("MATERIALABS_KAFKA") or None
+    return _get("MATERIALABS_KAFKA")
 
 
 def predictor_threads() -> int:
-    return _count("MATERIALABS_PREDICTOR_THREADS")
+    return int(_get("MATERIALABS_PREDICTOR_THREADS") or 1)
 
 
-def _count(name: str, default: int = 1) -> int:
-    raw = os.environ.get(name, str(default))
-    try:
-        count = int(raw)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"{name}={raw!r}: expected a whole number >= 1")
-    return count
+def data_dir() -> Path | None:
+    """$MATERIALABS_DATA when set (checked), else None: the caller looks beside the checkout."""
+    found = _get("MATERIALABS_DATA")
+    return Path(found) if found else None

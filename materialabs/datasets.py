@@ -24,9 +24,11 @@ _HERE = Path(__file__).resolve()
 
 def data_root() -> Path:
     """The shared data folder: $MATERIALABS_DATA, else ../shared/data beside the checkout."""
-    env = os.environ.get("MATERIALABS_DATA")
+    from materialabs import config
+
+    env = config.data_dir()  # checked: an existing folder holding raw/
     if env:
-        return Path(env)
+        return env
     for parent in _HERE.parents:
         candidate = parent / "shared" / "data"
         if candidate.is_dir():

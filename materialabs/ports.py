@@ -6,7 +6,6 @@ names the ports it needs. Expensive ones (datasets, hulls) are built once per pr
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
@@ -36,11 +35,11 @@ def hull() -> Any:
 
 
 @cache
-def replay_backend(dataset: str = "mp") -> Any:
+def replay_backend() -> Any:
+    """The replay oracle: Materials Project labels, the only set on the model's energy scale
+    (so a campaign has no choice of replay set, and none is offered)."""
     from materialabs.dft.matched_replay import MatchingReplayBackend
 
-    if dataset != "mp":
-        raise ValueError(f"replay dataset {dataset!r}: only 'mp' is on the model's energy scale")
     return MatchingReplayBackend(mp_table(), source="Materials Project (c. 2018), PBE/PBE+U")
 
 
@@ -48,8 +47,7 @@ def dft_backends() -> dict[str, Any]:
     """name -> backend with bounded retries. GPAW is offered when it is installed."""
     from materialabs.dft.retry import RetryingBackend
 
-    dataset = os.environ.get("MATERIALABS_REPLAY_DATASET", "mp")
-    backends: dict[str, Any] = {"replay": RetryingBackend(replay_backend(dataset))}
+    backends: dict[str, Any] = {"replay": RetryingBackend(replay_backend())}
     try:
         from materialabs.dft.gpaw import GpawBackend
 
@@ -63,12 +61,21 @@ KNOWN_FRACTION = 0.3  # share of in-space MP structures a retrospective campaign
 
 
 def campaign_parents(campaign: Any) -> list[tuple[str, Any]]:
-    """The structures a campaign starts from: its 'known world'.
+    """The structures a campaign starts from: its 'known world', chosen by ``parents``.
 
-    In a retrospective (replay) campaign the Materials Project entries inside the chemical
-    space are split once, by the campaign seed: 30% are known and seed the generators, the
-    other 70% are hidden behind the replay oracle — what the campaign can rediscover.
+    ``mp``: the Materials Project entries inside the chemical space are split once, by the
+    campaign seed: 30% are known and seed the generators, the other 70% are hidden behind
+    the replay oracle — what the campaign can rediscover.
+    ``perovskites``: the Castelli cubic perovskites inside the chemical space (at most
+    ``max_sites`` sites), ordered by id and shuffled with the seed. Only their structures
+    are used (their energies are on another scale); the pool is still the hidden MP share.
     """
+    if campaign.parents == "perovskites":
+        return _perovskite_parents(tuple(sorted(campaign.elements)), int(campaign.max_sites),
+                                   int(campaign.seed))
+    if campaign.parents != "mp":
+        raise ValueError(f"campaign parents {campaign.parents!r}: expected 'mp' or "
+                         "'perovskites'")
     return _retrospective_split(campaign)[0]
 
 
@@ -88,6 +95,27 @@ Split = tuple[list[tuple[str, Any]], list[tuple[str, Any]]]
 def _retrospective_split(campaign: Any) -> Split:
     # The generator asks for both halves every round: split once per campaign definition.
     return _split(tuple(sorted(campaign.elements)), int(campaign.max_sites), int(campaign.seed))
+
+
+@cache
+def perovskite_table() -> Any:
+    from materialabs.datasets import load_perovskites
+
+    return load_perovskites()
+
+
+@cache
+def _perovskite_parents(elements: tuple[str, ...], max_sites: int, seed: int
+                        ) -> list[tuple[str, Any]]:
+    import numpy as np
+
+    table = perovskite_table()
+    inside = sorted(((str(mid), crystal) for mid, crystal in zip(table.material_id,
+                                                                  table.crystal, strict=True)
+                     if crystal.num_sites <= max_sites and set(crystal.species) <= set(elements)),
+                    key=lambda item: item[0])
+    order = np.random.default_rng(seed).permutation(len(inside))
+    return [inside[i] for i in order]
 
 
 @cache

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 4
 TABLE_PREFIX = "materialabs.table."
 ADMIN_TIMEOUT_S = 30.0
+# The first request to a cluster only asks for its metadata, which a running broker answers
+# in milliseconds: a wrong or dead address is reported after this, not after ADMIN_TIMEOUT_S.
+CONNECT_TIMEOUT_S = 5.0
 # A handler may take minutes (the retrainer trains a model between two polls); past this,
 # the group would give the member's partitions to another member.
 MAX_POLL_INTERVAL_MS = 15 * 60 * 1000
@@ -60,8 +63,12 @@ _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.FENCED_INS
 
 
 # librdkafka's own messages (e.g. "Coordinator load in progress: retrying" from a broker
-# that has just started) go through Python logging, not straight to stderr.
+# that has just started) go through Python logging, not straight to stderr: a service
+# (`materialabs serve` configures logging) keeps them in its log; a command that configured
+# none prints nothing of them (the NullHandler keeps logging's last-resort handler from
+# writing a line per reconnect attempt to stderr) and reports the outcome itself, in one line.
 _librdkafka_log = logging.getLogger("materialabs.bus.librdkafka")
+_librdkafka_log.addHandler(logging.NullHandler())
 
 
 class Fenced(BusError):
@@ -118,19 +125,26 @@ class KafkaBus:
         self._known: dict[str, int] = {}
         self._tables: dict[str, _KafkaTable] = {}
         self._producer: _KafkaProducer | None = None
+        self._reached = False
 
     def admin(self) -> AdminClient:
         if self._admin is None:
             self._admin = AdminClient({"bootstrap.servers": self.bootstrap,
-                                       "client.id": "materialabs-admin"})
+                                       "client.id": "materialabs-admin",
+                                       "logger": _librdkafka_log})
         return self._admin
 
     def _topic_partitions(self, topic: str | None = None) -> dict[str, int]:
         """Partitions per topic (only ``topic`` when given) as the cluster reports them."""
+        timeout_s = ADMIN_TIMEOUT_S if self._reached else CONNECT_TIMEOUT_S
         try:
-            metadata = self.admin().list_topics(topic=topic, timeout=ADMIN_TIMEOUT_S)
+            metadata = self.admin().list_topics(topic=topic, timeout=timeout_s)
         except KafkaException as error:
-            raise BusError(f"Kafka at {self.bootstrap} unreachable: {error}") from error
+            reason = error.args[0].str() if error.args else str(error)
+            raise BusError(f"Kafka at {self.bootstrap} did not answer within {timeout_s:.0f} s "
+                           f"({reason}); is the broker running (`make up`) and is that "
+                           "its address?") from None
+        self._reached = True
         return {name: len(meta.partitions) for name, meta in metadata.topics.items()
                 if meta.error is None and meta.partitions}
 

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 PROLOG = """\
@@ -44,14 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # torch_geometric calls torch.jit.script at import; torch 2.x warns about it on stderr
+    # under every command that loads the model, in a line the user can do nothing about.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                            category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from materialabs.config import ConfigError, check_environment
+
     try:
+        check_environment()  # every MATERIALABS_* variable, before a command reads one
         return int(args.func(args) or 0)
-    except UserError as error:
+    except (UserError, ConfigError) as error:
         print(f"materialabs {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 from materialabs import config
-from materialabs.catalog import DISPLAY_COLUMNS, KINDS, NUMERIC_COLUMNS, Catalog, Query
+from materialabs.catalog import (
+    CRYSTAL_SYSTEMS,
+    DISPLAY_COLUMNS,
+    KINDS,
+    NUMERIC_COLUMNS,
+    Catalog,
+    CatalogError,
+    Query,
+    QueryError,
+)
 from materialabs.cli import UserError
 
 EXAMPLES = """\
@@ -19,6 +28,12 @@ examples:
   materialabs query --range formation_energy_per_atom_eV=:-2.0 --limit 20
 
 range columns: """ + ", ".join(NUMERIC_COLUMNS)
+
+# The flag a person typed, for each Query field a refusal names.
+FLAGS = {"contains": "--contains", "within": "--within", "chemical_system": "--system",
+         "spacegroup_number": "--spacegroup", "crystal_system": "--crystal-system",
+         "kinds": "--kind", "ranges": "--range"}
+MAX_LIMIT = 10**9
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,15 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="no element outside this list (a chemical space)")
     parser.add_argument("--system", default=None, metavar="A-B-C",
                         help="exactly this chemical system, e.g. O-Sr-Ti")
-    parser.add_argument("--spacegroup", type=int, default=None, help="space-group number")
-    parser.add_argument("--crystal-system", default=None,
-                        choices=["triclinic", "monoclinic", "orthorhombic", "tetragonal",
-                                 "trigonal", "hexagonal", "cubic"])
+    parser.add_argument("--spacegroup", default=None, metavar="1-230",
+                        help="space-group number (international, 1-230)")
+    parser.add_argument("--crystal-system", default=None, choices=CRYSTAL_SYSTEMS)
     parser.add_argument("--kind", action="append", default=[], choices=KINDS,
                         help="row kind; repeat for several")
     parser.add_argument("--range", action="append", default=[], metavar="COLUMN=LOW:HIGH",
                         help="inclusive range; either side may be empty")
-    parser.add_argument("--limit", type=int, default=50, help="rows to print (0 = all)")
+    parser.add_argument("--limit", default="50", help="rows to print (0 = all)")
     parser.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
     parser.set_defaults(func=run)
 
@@ -58,35 +72,61 @@ def parse_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
     try:
         low = float(low_text) if low_text.strip() else None
         high = float(high_text) if high_text.strip() else None
-    except ValueError as error:
-        raise UserError(f"--range {text!r}: bounds must be numbers ({error})") from error
+    except ValueError:
+        raise UserError(f"--range {text!r}: LOW and HIGH must be numbers, e.g. "
+                        "band_gap_eV=1:3 (either side may be empty)") from None
     return column, (low, high)
 
 
 def _elements(text: str) -> list[str]:
-    from pymatgen.core.periodic_table import Element
+    return [t.strip() for t in text.split(",") if t.strip()]
 
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for name in names:
-        if not Element.is_valid_symbol(name):
-            raise UserError(f"{name!r} is not a chemical element symbol")
-    return names
+
+def _whole(flag: str, text: str | None, low: int, high: int) -> int | None:
+    if text is None:
+        return None
+    try:
+        number: int | None = int(text)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise UserError(f"{flag} {text!r}: expected a whole number from {low:,} to {high:,}")
+    return number
+
+
+def build_query(args: argparse.Namespace) -> Query:
+    """The Query the flags describe; a refusal names the flag."""
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    for text in args.range:
+        column, bounds = parse_range(text)
+        if column in ranges:
+            raise UserError(f"--range {text!r}: {column} has a range already; give one "
+                            "--range per column")
+        ranges[column] = bounds
+    try:
+        return Query(contains=_elements(args.contains), within=_elements(args.within),
+                     chemical_system=args.system,
+                     spacegroup_number=_whole("--spacegroup", args.spacegroup, 1, 230),
+                     crystal_system=args.crystal_system, kinds=args.kind, ranges=ranges)
+    except QueryError as error:
+        raise UserError(f"{FLAGS.get(error.field, error.field)}: {error.reason}") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    limit = _whole("--limit", args.limit, 0, MAX_LIMIT)
+    query = build_query(args)
     root = args.catalog or config.catalog_dir()
     if not root.is_dir() or not any(root.glob("part-*.parquet")):
         raise UserError(f"{root}: no catalog yet; run a campaign (`materialabs run`) or "
                         "upload data (`materialabs upload`) first")
-    query = Query(contains=_elements(args.contains), within=_elements(args.within),
-                  chemical_system=args.system, spacegroup_number=args.spacegroup,
-                  crystal_system=args.crystal_system, kinds=args.kind,
-                  ranges=dict(parse_range(r) for r in args.range))
     columns = DISPLAY_COLUMNS if args.format == "table" else None
-    table = Catalog(root).query(query, columns=columns)
+    try:
+        table = Catalog(root).query(query, columns=columns)
+    except CatalogError as error:
+        raise UserError(str(error)) from None
     total = table.num_rows
-    if args.limit:
-        table = table.slice(0, args.limit)
+    if limit:
+        table = table.slice(0, min(limit, total))
     if args.format == "jsonl":
         for row in table.to_pylist():
             print(json.dumps(row))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from materialabs.campaign import CampaignError, load_campaign
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, default=None,
                         help="where to write the report (default $MATERIALABS_HOME/reports/...)")
-    parser.add_argument("--timeout", type=float, default=None,
+    parser.add_argument("--timeout", type=_seconds, default=None,
                         help="give up after this many seconds (default: the campaign's "
                              "wall_time_budget_s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -78,6 +79,16 @@ def _gpaw_checks(parser: argparse.ArgumentParser, default: int) -> None:
                         help=f"after the campaign, re-run the N smallest promoted candidates "
                              f"(<= {MAX_SITES} sites) with real GPAW, quick settings, for the "
                              f"report only; 0 turns it off (default {default})")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _check_count(text: str) -> int:
@@ -96,18 +107,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return _execute(load_campaign(DEFAULT_CAMPAIGN), args, False)
+    try:
+        campaign = load_campaign(DEFAULT_CAMPAIGN)
+    except CampaignError as error:
+        raise UserError(str(error)) from error
+    return _execute(campaign, args, False)
 
 
 def _execute(campaign, args: argparse.Namespace, distributed: bool) -> int:
+    from materialabs.bus import BusError
+    from materialabs.catalog import CatalogError
     from materialabs.loop import run_campaign
+    from materialabs.store import ContentError
 
     try:
         outcome = run_campaign(campaign, distributed=distributed, report_dir=args.report_dir,
                                progress=not args.no_progress, timeout_s=args.timeout,
                                gpaw_checks=args.gpaw_checks)
-    except (RuntimeError, TimeoutError) as error:
+    except (RuntimeError, TimeoutError, BusError, CatalogError) as error:
         raise UserError(str(error)) from error
+    except ContentError as error:
+        raise UserError(store_problem(error)) from error
     finished = outcome.finished
     status = finished["status"] if finished else "unfinished"
     confirmed = sum(1 for _, reason in outcome.promoted if reason == "dft_confirmed")
@@ -119,3 +139,12 @@ def _execute(campaign, args: argparse.Namespace, distributed: bool) -> int:
         print(f"real DFT check: {outcome.gpaw_checks.note}")
     print(f"report: {outcome.report}")
     return 0 if finished is not None else 1
+
+
+def store_problem(error: Exception) -> str:
+    """A content-store failure, with the variable that chose the store."""
+    from materialabs import config
+
+    url, source = config.store_setting()
+    where = f" (store {url}, from {source})" if source else ""
+    return f"content store: {error}{where}"

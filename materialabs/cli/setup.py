@@ -21,9 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from materialabs.cli import UserError
+    from materialabs.cli.run import store_problem
     from materialabs.platform import ensure_platform, publish_default_model
+    from materialabs.store import ContentError
 
     platform = ensure_platform(config.home())
-    cid = publish_default_model(platform)
+    try:
+        cid = publish_default_model(platform)
+    except ContentError as error:  # e.g. MATERIALABS_IPFS names a node that is not up
+        raise UserError(store_problem(error)) from None
     print(f"home: {platform.home}\nledger: {platform.ledger_dir}\ndefault model: {cid}")
     return 0

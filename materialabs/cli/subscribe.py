@@ -104,15 +104,32 @@ def value_names(value: Mapping[str, Any]) -> set[str]:
     return names
 
 
+# The values a promoted candidate carries (services/acquisition): a range on any other name
+# could never match.
+PROMOTED_VALUES = (("formation_energy_per_atom", "eV/atom"), ("e_above_hull", "eV/atom"),
+                   ("band_gap", "eV"))
+RANGE_NAMES = tuple(sorted({n for name, unit in PROMOTED_VALUES
+                            for n in value_names({"name": name, "unit": unit})}))
+
+
 def parse_filter(elements: str | None, system: str | None, ranges: Sequence[str]
                  ) -> CandidateFilter:
     from materialabs.records import ELEMENTS
 
     wanted = frozenset(e.strip() for e in (elements or "").split(",") if e.strip())
     chosen = tuple(sorted(e.strip() for e in system.split("-") if e.strip())) if system else None
-    for symbol in set(wanted) | set(chosen or ()):
-        if symbol not in ELEMENTS:
-            raise UserError(f"{symbol!r} is not an element symbol (e.g. Ti, O, Sr)")
+    for flag, symbols in (("--elements", wanted), ("--system", chosen or ())):
+        for symbol in sorted(symbols):
+            if symbol not in ELEMENTS:
+                hint = (f"; did you mean {symbol.capitalize()!r}? symbols are case-sensitive"
+                        if symbol.capitalize() in ELEMENTS else " (e.g. Ti, O, Sr)")
+                raise UserError(f"{flag}: {symbol!r} is not an element symbol{hint}")
+    if chosen is not None:
+        if len(set(chosen)) != len(chosen):
+            raise UserError(f"--system {system!r}: an element appears twice")
+        if not wanted <= set(chosen):
+            raise UserError(f"--elements {elements!r}: {sorted(wanted - set(chosen))[0]} is not "
+                            f"in --system {system}: no candidate can match")
     return CandidateFilter(wanted, chosen, dict(parse_range(text) for text in ranges))
 
 
@@ -121,6 +138,9 @@ def parse_range(text: str) -> tuple[str, tuple[float, float]]:
     low_text, colon, high_text = bounds.partition(":")
     if not sep or not colon or not name.strip():
         raise UserError(f"--range {text!r}: expected NAME=LOW:HIGH, e.g. band_gap_eV=1:3")
+    if name.strip() not in RANGE_NAMES:
+        raise UserError(f"--range {text!r}: unknown value {name.strip()!r}; expected one of "
+                        f"{', '.join(RANGE_NAMES)}")
     try:
         low = float(low_text) if low_text.strip() else -math.inf
         high = float(high_text) if high_text.strip() else math.inf
@@ -191,7 +211,7 @@ class KafkaSource:
             # The platform's partition count, not the broker's default for auto-creation.
             self.consumer = self.bus.consumer(group, [TOPIC], from_beginning=from_beginning)
         except BusError as error:
-            raise UserError(f"cannot reach Kafka at {bootstrap}: {error}") from None
+            raise UserError(str(error)) from None
 
     def poll(self, timeout_s: float) -> list[Any]:
         return self.consumer.poll(timeout_s)
@@ -262,6 +282,11 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     keep = parse_filter(args.elements, args.system, args.range)
     if args.max is not None and args.max < 1:
         raise UserError("--max must be at least 1")
+    if args.idle_exit is not None and not (math.isfinite(args.idle_exit)
+                                           and args.idle_exit >= 0):
+        raise UserError(f"--idle-exit {args.idle_exit!r}: expected a number of seconds >= 0")
+    if not args.group.strip():
+        raise UserError("--group: expected a consumer group name, got an empty one")
     source, live = open_source(args.group, args.from_beginning)
     idle_exit = args.idle_exit if args.idle_exit is not None else (
         None if live else EMBEDDED_IDLE_EXIT_S)

@@ -40,6 +40,9 @@ ADD_PARAMS = {
 }
 
 _NOT_FOUND_HINTS = ("not found", "not pinned", "no link named", "ipld: could not find")
+# A node that is up accepts a connection at once; an address nobody answers (a firewalled
+# host, a wrong IP) would otherwise hold every call for the whole read timeout.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class KuboStore:
@@ -49,7 +52,9 @@ class KuboStore:
         self, api_url: str, timeout: float = 120.0, client: httpx.Client | None = None
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self._client = client or httpx.Client(base_url=self.api_url, timeout=timeout)
+        self._client = client or httpx.Client(
+            base_url=self.api_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)))
 
     def __repr__(self) -> str:
         return f"KuboStore({self.api_url!r})"
@@ -65,8 +70,8 @@ class KuboStore:
             response = self._client.post(url, **kwargs)
         except httpx.HTTPError as error:
             raise ContentError(
-                f"Kubo RPC {endpoint} at {self.api_url} failed: {error!r} "
-                "(is the daemon running? `ipfs daemon`, or set MATERIALABS_STORE)"
+                f"Kubo RPC {endpoint} at {self.api_url} failed: {_reason(error)} "
+                "(is the daemon running? `make up` or `ipfs daemon`; or set MATERIALABS_STORE)"
             ) from None
         if response.status_code != 200:
             raise self._error(endpoint, cid, response)
@@ -164,3 +169,11 @@ class KuboStore:
                 yield entry["Cid"]
             else:  # the non-streaming answer shape: {"Keys": {cid: {...}}}
                 yield from entry.get("Keys", {})
+
+
+def _reason(error: httpx.HTTPError) -> str:
+    """One short phrase for a transport failure (httpx's text can be empty or multi-line)."""
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer in time ({type(error).__name__})"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
