@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if args.until_idle is not None:
             raise UserError("--until-idle needs --engine loop (a Faust worker runs "
                             "until stopped)")
-        from materialabs.bus.faust_worker import run_worker
+        from materialabs.runtime.faust_worker import run_worker
 
         print(f"{service.name}: Faust worker on Kafka {args.bootstrap}", file=sys.stderr,
               flush=True)

@@ -124,3 +124,67 @@ def test_services_chain_through_one_embedded_bus() -> None:
     done = [decode(r.value) for r in bus.read("dft.completed")]
     assert sorted(e["candidate_id"] for e in done) == sorted(f"c{i}" for i in range(10))
     assert all(e.campaign_id == "camp" for e in done)
+
+
+# -- the unit of work: a failed attempt leaves no change in the state --------------------------
+
+def counting(fail_seeds: set[int], seen_at_start: list[int]):
+    """Adds one to a counter and appends to a nested list, then fails on ``fail_seeds``."""
+
+    def handle(event: Event, ctx: Context) -> list[Event]:
+        seen_at_start.append(ctx.state.get("count", 0))
+        ctx.state["count"] = ctx.state.get("count", 0) + 1
+        book = ctx.state.get("book") or {"seeds": [], "nested": {"seen": []}}
+        book["seeds"].append(event["seed"])        # in place, through a nested list
+        book["nested"]["seen"].append(event["seed"])
+        ctx.state["book"] = book
+        if event["seed"] in fail_seeds:
+            raise RuntimeError("fails after changing the state")
+        return []
+
+    return handle
+
+
+def test_a_failing_handler_keeps_no_state_change_through_retries_and_the_dead_letter(
+        tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path)
+    publish(bus, [generated(0), generated(1)])
+    seen_at_start: list[int] = []
+    spec = ServiceSpec("counter", ["candidates.generated"], counting({1}, seen_at_start))
+    runner = ServiceRunner(spec, bus)
+    stats = runner.run(idle_exit_s=0.1)
+    assert (stats.processed, stats.dead_lettered) == (1, 1)
+    # Every attempt at seed 1 started from the committed count, 1 (seed 0's).
+    assert seen_at_start == [0, 1, 1, 1]
+    assert runner.context.state["count"] == 1
+    assert runner.context.state["book"] == {"seeds": [0], "nested": {"seen": [0]}}
+    runner.close()
+    bus.close()
+    # ... and nothing of the dead-lettered record was written to the table either.
+    bus = EmbeddedBus(tmp_path)
+    again = ServiceRunner(spec, bus)
+    assert again.context.state["count"] == 1
+    assert again.context.state["book"] == {"seeds": [0], "nested": {"seen": [0]}}
+    bus.close()
+
+
+def test_changes_made_in_place_are_committed_when_the_handler_succeeds(tmp_path: Path) -> None:
+    def append_in_place(event: Event, ctx: Context) -> list[Event]:
+        if "book" not in ctx.state:
+            ctx.state["book"] = {"seeds": []}
+        else:
+            ctx.state["book"]["seeds"].append(event["seed"])  # never assigned back
+        return []
+
+    bus = EmbeddedBus(tmp_path)
+    publish(bus, [generated(i) for i in range(4)])
+    spec = ServiceSpec("inplace", ["candidates.generated"], append_in_place)
+    runner = ServiceRunner(spec, bus)
+    runner.run(idle_exit_s=0.1, max_records=1)  # one record per batch and write-back
+    expected = sorted(runner.context.state["book"]["seeds"])
+    assert len(expected) == 3
+    runner.close()
+    bus.close()
+    bus = EmbeddedBus(tmp_path)
+    assert sorted(ServiceRunner(spec, bus).context.state["book"]["seeds"]) == expected
+    bus.close()

@@ -22,19 +22,19 @@ exactly-once effects for idempotent handlers):
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from materialabs.bus.port import Bus, Record, Table, dlq_topic, next_offsets
+from materialabs.bus.port import Bus, Record, dlq_topic, next_offsets
 from materialabs.events.codec import DecodeError, EncodeError, decode, encode
 from materialabs.events.envelope import Event, derived_event_id, new_event, utc_now_millis
 from materialabs.events.registry import SchemaRegistry, default_registry
+from materialabs.runtime.state import JsonState
 
 log = logging.getLogger(__name__)
 
@@ -43,58 +43,6 @@ TYPE_HEADER = "materialabs.type"
 
 class InvalidEvent(ValueError):
     """Raised by a handler for an event that decodes but makes no sense; it is dead-lettered."""
-
-
-class JsonState(MutableMapping[str, Any]):
-    """A service's durable state: JSON values over a bus table (written at batch end)."""
-
-    def __init__(self, table: Table) -> None:
-        self._table = table
-        self._cache: dict[str, Any] = {}
-        self._dirty: set[str] = set()
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._cache:
-            raw = self._table.get(key)
-            if raw is None:
-                raise KeyError(key)
-            self._cache[key] = json.loads(raw)
-        return self._cache[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        # Serialised once per batch by write_back(), not on every assignment: a service
-        # that updates one large value per event (a campaign's pool) would otherwise
-        # re-encode it for every event, quadratic in the pool size.
-        self._cache[key] = value
-        self._dirty.add(key)
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self:
-            raise KeyError(key)
-        self._cache.pop(key, None)
-        self._dirty.discard(key)
-        self._table.put(key, None)
-
-    def write_back(self) -> None:
-        """Put every value assigned since the last write-back into the table."""
-        for key in sorted(self._dirty):
-            self._table.put(key, json.dumps(self._cache[key], sort_keys=True,
-                                            default=str).encode())
-        self._dirty.clear()
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._cache or key in self._table
-
-    def __iter__(self) -> Iterator[str]:
-        # Keys assigned in this batch are not in the table until write_back().
-        return iter(sorted({k for k, _ in self._table.items()} | self._dirty))
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def touch(self, key: str) -> None:
-        """Persist a value mutated in place (``state[k].append(...)``)."""
-        self[key] = self[key]
 
 
 @dataclass
@@ -237,20 +185,33 @@ class RecordProcessor:
         """(outputs not streamed, how many were streamed, failure reason or None)."""
         error: Exception | None = None
         streamed = 0
+        # Each attempt is a unit of work on the state: committed if it succeeds, forgotten
+        # if it raises, so a retry starts from the committed state and a dead-lettered
+        # record leaves none of its changes behind.
+        unit = self.context.state if isinstance(self.context.state, JsonState) else None
         for _attempt in range(self.handler_attempts):
             try:
                 if send is None:
                     results = list(self.spec.handler(event, self.context) or ())
-                    return self._prepare_outputs(event, results), 0, None
+                    prepared = self._prepare_outputs(event, results)
+                    if unit is not None:
+                        unit.commit()
+                    return prepared, 0, None
                 # A retry yields from index 0 again: the same ids, dropped downstream.
                 for index, output in enumerate(self.spec.handler(event, self.context) or ()):
                     send(self._outgoing(*self._prepare_output(event, index, output)))
                     streamed = max(streamed, index + 1)
+                if unit is not None:
+                    unit.commit()
                 return [], streamed, None
             except (InvalidEvent, EncodeError) as invalid:
+                if unit is not None:
+                    unit.rollback()
                 kind = "invalid" if isinstance(invalid, InvalidEvent) else "output_invalid"
                 return [], streamed, f"{kind}: {invalid}"
             except Exception as exc:  # a handler bug must not block the partition
+                if unit is not None:
+                    unit.rollback()
                 error = exc
                 log.warning("%s: handler failed on %s %s: %r", self.spec.name, event.type,
                             event.event_id, exc)

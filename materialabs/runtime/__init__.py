@@ -1,0 +1,20 @@
+"""The generic service runtime: a handler plus a bus make a service."""
+
+from materialabs.runtime.core import (
+    TYPE_HEADER,
+    Context,
+    InvalidEvent,
+    Outcome,
+    Outgoing,
+    RecordProcessor,
+    RunStats,
+    ServiceRunner,
+    ServiceSpec,
+    build_context,
+    run_services,
+)
+from materialabs.runtime.state import JsonState
+
+__all__ = ["TYPE_HEADER", "Context", "InvalidEvent", "JsonState", "Outcome", "Outgoing",
+           "RecordProcessor", "RunStats", "ServiceRunner", "ServiceSpec", "build_context",
+           "run_services"]
