@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from materialabs.cli import UserError
+from materialabs.events import codegen
 from materialabs.events.evolution import check, freeze
 from materialabs.events.registry import SchemaError, SchemaRegistry, default_schema_dir
 
@@ -22,6 +24,7 @@ examples:
   materialabs schemas list
   materialabs schemas show CandidateGenerated --canonical
   materialabs schemas freeze          # after changing a schema
+  materialabs schemas generate        # ... and regenerate the typed events
   materialabs schemas check           # in CI: fails on a backward-incompatible change
 """
 
@@ -43,6 +46,12 @@ def register(subparsers: Any) -> None:
     form.add_argument("--canonical", action="store_true", help="Parsing Canonical Form")
     form.add_argument("--versions", action="store_true", help="all known fingerprints")
     actions.add_parser("freeze", help="copy current versions into schemas/history/")
+    generate = actions.add_parser(
+        "generate", help="write the typed event dataclasses (materialabs/events/types.py)")
+    generate.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 if the module is stale (CI)")
+    generate.add_argument("--out", type=Path, default=None,
+                          help="module to write (default: materialabs/events/types.py)")
     check_parser = actions.add_parser(
         "check", help="fail on a change that old data cannot survive (BACKWARD)"
     )
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(json.dumps(schema.expanded, indent=2))
         return 0
+    if args.action == "generate":
+        return _generate(_load(directory), args.out or codegen.MODULE_PATH, args.check)
     if args.action == "freeze":
         written = freeze(directory)
         for path in written:
@@ -97,3 +108,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {problem}")
     print(f"schemas check: {'ok' if report.ok else f'{len(report.problems)} problem(s)'}")
     return 0 if report.ok else 1
+
+
+def _generate(registry: SchemaRegistry, path: Path, check_only: bool) -> int:
+    if check_only:
+        if codegen.is_stale(registry, path):
+            print(f"{path} is stale against the schemas; run `materialabs schemas generate`",
+                  file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    try:
+        changed = codegen.write(registry, path)
+    except SchemaError as error:
+        raise UserError(str(error)) from error
+    print(f"{'wrote' if changed else 'unchanged:'} {path}")
+    return 0

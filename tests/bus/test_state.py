@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from materialabs.bus.table import MemoryTable
-# from materialabs.events.types import Crystal
+from materialabs.events.types import Crystal
 from materialabs.runtime.state import READ_ONLY, JsonState, freeze, thaw
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3),
