@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from materialabs import config
+from materialabs import bootstrap, config
 from materialabs.campaign import Campaign
 from materialabs.catalog import Catalog, make_row
 from materialabs.crystals import Crystal
 from materialabs.events import Event, decode, default_registry, encode, new_event
 
-SERVICES = ("ledger", "ingest", "generator", "predictor", "acquisition", "dft_runner",
-            "retrainer")
-WATCHED = ("campaigns", "candidates.generated", "candidates.predicted", "dft.requested",
-           "dft.completed", "candidates.promoted", "models.published")
+SERVICES = bootstrap.SERVICE_NAMES
+WATCHED = tuple(bootstrap.RUN.topics)  # what the campaign's watcher reads (bootstrap.RUN)
 
 
 @dataclass
@@ -183,12 +181,6 @@ class _Bars:
                 bar.close()
 
 
-def load_services() -> list[Any]:
-    from materialabs.cli.serve import load_service
-
-    return [load_service(name) for name in SERVICES]
-
-
 def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: bool = False,
                  report_dir: Path | None = None, progress: bool = True,
                  campaign_id: str | None = None, timeout_s: float | None = None,
@@ -198,7 +190,6 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
     nothing of it reaches the bus, so the campaign's decisions do not depend on it."""
     from materialabs.bus import open_bus
     from materialabs.platform import ensure_platform, platform_paths, publish_default_model
-    from materialabs.runtime import ServiceRunner
 
     started = time.monotonic()
     home = home or config.home()
@@ -214,7 +205,7 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
         raise RuntimeError("--distributed needs MATERIALABS_KAFKA (run `make up` first)")
     bus = open_bus(bootstrap, directory=None if bootstrap else home / "bus")
     registry = default_registry()
-    runners = [] if distributed else [ServiceRunner(spec, bus) for spec in load_services()]
+    runners = [] if distributed else bootstrap.runners(bus)
     bus.create_topics(list(WATCHED))
     watcher = Watcher(campaign, campaign_id, Catalog(config.catalog_dir()), progress)
     consumer = bus.consumer(f"campaign-watch-{campaign_id}", list(WATCHED))
@@ -243,7 +234,7 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
         consumer.close()
         for runner in runners:
             runner.close()
-            close = getattr(runner.context.ledger, "close", None)
+            close = getattr(getattr(runner.context.ports, "ledger", None), "close", None)
             if close is not None:
                 close()  # the embedded ledger writer holds the file lock
         bus.close()

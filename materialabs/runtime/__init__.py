@@ -11,10 +11,11 @@ from materialabs.runtime.core import (
     ServiceRunner,
     ServiceSpec,
     build_context,
+    dispatch,
     run_services,
 )
 from materialabs.runtime.state import JsonState
 
 __all__ = ["TYPE_HEADER", "Context", "InvalidEvent", "JsonState", "Outcome", "Outgoing",
            "RecordProcessor", "RunStats", "ServiceRunner", "ServiceSpec", "build_context",
-           "run_services"]
+           "dispatch", "run_services"]

@@ -1,19 +1,34 @@
-"""The generic service runtime: a handler plus a bus make a service.
+"""The generic service runtime: typed handlers plus a bus make a service.
 
 What a service author writes (no Kafka, Faust or HTTP imports)::
 
-    def handle(event: Event, ctx: Context) -> Iterable[Event]:
-        yield ctx.event("CandidatePredicted", {...}, cause=event)
+    @dataclass(frozen=True)
+    class PredictorPorts:                     # exactly the ports the handlers use
+        models: ModelRegistry
 
-    SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle)
+    def on_generated(event: CandidateGenerated,
+                     ctx: Context[PredictorPorts]) -> Iterator[CandidatePredicted]:
+        yield CandidatePredicted(candidate_id=event.candidate_id, ...)
+
+    HANDLERS = {CandidateGenerated: on_generated}
+    SERVICE = ServiceSpec(name="predictor", handlers=HANDLERS, emits=(CandidatePredicted,),
+                          ports=build_ports, ports_type=PredictorPorts)
+
+The service consumes the topics of the event types it handles and creates those of the
+types it emits (each schema names its topic). An event a handler returns without an
+envelope gets this service's, caused by the input (``ctx.event`` sets one by hand).
 
 What the runtime does with every record, in this order (at-least-once delivery with
 exactly-once effects for idempotent handlers):
 
-1. decode (Avro single-object); failure -> ``<topic>.dlq`` with ``dlq.reason``,
-   ``dlq.topic``, ``dlq.partition``, ``dlq.offset`` headers; the partition keeps flowing;
+1. decode (Avro single-object, then the typed dataclass); failure -> ``<topic>.dlq`` with
+   ``dlq.reason``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset`` headers; the
+   partition keeps flowing;
 2. skip an ``event_id`` already processed (the processed-ids set is a durable table);
-3. call the handler (retried a few times, then dead-lettered with the error);
+3. call the handler of the event's type as a unit of work on ``ctx.state`` (retried a
+   few times, each attempt from the committed state, then dead-lettered with the error
+   and none of its changes); an event of a type the service does not handle is skipped
+   if its topic is its schema's (a shared topic), dead-lettered otherwise;
 4. give each output a deterministic ``event_id`` (service, input id, index), encode, send;
 5. after the whole batch: flush outputs, then record processed ids and state, then
    commit offsets. A crash between any two steps redelivers the batch; redone work emits
@@ -25,20 +40,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Generic, TypeVar
 
 from materialabs.bus.port import Bus, Record, dlq_topic, next_offsets
 from materialabs.events.codec import DecodeError, EncodeError, decode, encode
-from materialabs.events.envelope import Event, derived_event_id, new_event, utc_now_millis
+from materialabs.events.envelope import Event, derived_event_id, utc_now_millis
 from materialabs.events.registry import SchemaRegistry, default_registry
+from materialabs.events.typed import EventRecord, new_envelope
 from materialabs.runtime.state import JsonState
 
 log = logging.getLogger(__name__)
 
 TYPE_HEADER = "materialabs.type"
+
+P = TypeVar("P")
+E = TypeVar("E", bound=EventRecord)
 
 
 class InvalidEvent(ValueError):
@@ -46,55 +66,77 @@ class InvalidEvent(ValueError):
 
 
 @dataclass
-class Context:
-    """What a handler may use besides the event: ports, clock and durable state."""
+class Context(Generic[P]):
+    """What a handler may use besides the event: its ports, the clock and durable state.
+
+    ``batch`` is scratch space shared by ``before_batch`` and the handlers of one polled
+    batch, emptied before each batch (the predictor leaves its batch's scores there).
+    """
 
     service: str
     state: MutableMapping[str, Any]
+    ports: P = None  # type: ignore[assignment]
     clock: Callable[[], datetime] = utc_now_millis
-    store: Any = None
-    ledger: Any = None
-    ports: dict[str, Any] = field(default_factory=dict)
     registry: SchemaRegistry | None = None
+    batch: dict[str, Any] = field(default_factory=dict)
 
-    def event(self, type: str, fields: Mapping[str, Any], cause: Event | None = None,
-              key: str | None = None, campaign_id: str | None = None) -> Event:
-        """A new event produced by this service, caused by ``cause``."""
-        return new_event(type, fields, producer=self.service, causation=cause,
-                         campaign_id=campaign_id, key=key, occurred_at=self.clock(),
-                         registry=self.registry)
+    def event(self, draft: E, cause: EventRecord | None = None, *,
+              campaign_id: str | None = None, key: str | None = None,
+              topic: str | None = None) -> E:
+        """``draft`` with this service's envelope, caused by ``cause`` (whose campaign it
+        inherits unless ``campaign_id`` is given); ``key``/``topic`` override the schema's."""
+        envelope = new_envelope(self.service, cause, campaign_id, occurred_at=self.clock())
+        return replace(draft, envelope=envelope, key=draft.key if key is None else key,
+                       topic=draft.topic if topic is None else topic)
 
 
-Handler = Callable[[Event, Context], Iterable[Event] | None]
+Handler = Callable[[Any, Context[Any]], Iterable[EventRecord] | None]
 
 
-@dataclass
-class ServiceSpec:
-    """One service: its name (also its consumer group), input topics and handler.
+@dataclass(frozen=True)
+class ServiceSpec(Generic[P]):
+    """One service: its name (also its consumer group), handlers by event type, outputs.
 
-    ``produces`` lists output topics to create at start (Kafka would otherwise auto-create
-    them with the broker's default partition count); ``ports`` builds the handler's ports
-    once at start (``store``, ``ledger`` and any others by name); ``partitions`` is used
-    when the runtime creates missing topics.
+    ``emits`` lists the event types its handlers may return (another is refused and
+    dead-letters the input); their topics are created at start (Kafka would otherwise
+    auto-create them with the broker's default partition count). ``ports`` builds the
+    handlers' ports once at start, an instance of ``ports_type``. ``consumes`` and
+    ``produces`` override the topics that follow from ``handlers`` and ``emits`` (a test
+    reading a type from a topic of its own); ``partitions`` is used when the runtime
+    creates missing topics.
     """
 
     name: str
-    consumes: Sequence[str]
-    handler: Handler
-    produces: Sequence[str] = ()
-    ports: Callable[[], Mapping[str, Any]] | None = None
+    handlers: Mapping[type[EventRecord], Handler]
+    emits: Sequence[type[EventRecord]] = ()
+    ports: Callable[[], P] | None = None
+    ports_type: type[P] | None = None
+    consumes: Sequence[str] | None = None
+    produces: Sequence[str] | None = None
     partitions: int | None = None
     # Micro-batching: called with every decodable event of a polled batch before they are
     # handled one by one, so a service can do the batch's heavy work in one call (the
     # predictor scores all candidates in one ensemble pass). Failures here are only logged:
     # the per-event handler still runs and decides.
-    before_batch: Callable[[Sequence[Event], Context], None] | None = None
+    before_batch: Callable[[Sequence[EventRecord], Context[Any]], None] | None = None
     # Send each output as soon as the handler yields it instead of after the handler
     # returns, so consumers start on a long handler's first outputs (the generator
     # streams a round's candidates while it is still substituting). Output ids do not
     # depend on it. The price: outputs yielded before a handler failure are already out
     # (a retry sends them again under the same ids, which consumers drop).
     stream_outputs: bool = False
+
+    @property
+    def input_topics(self) -> list[str]:
+        if self.consumes is not None:
+            return list(self.consumes)
+        return sorted({cls.TOPIC for cls in self.handlers})
+
+    @property
+    def output_topics(self) -> list[str]:
+        if self.produces is not None:
+            return list(self.produces)
+        return sorted({cls.TOPIC for cls in self.emits})
 
 
 @dataclass
@@ -129,16 +171,31 @@ class Outcome:
     streamed: int = 0  # outputs already handed to ``send`` (ServiceSpec.stream_outputs)
 
 
+Decoded = EventRecord | str  # the typed event, or why the record is not one
+
+
 def dlq_marker(record: Record) -> str:
     return f"dlq:{record.topic}:{record.partition}:{record.offset}"
 
 
-def build_context(spec: ServiceSpec, state: MutableMapping[str, Any], registry: SchemaRegistry,
-                  ports: Mapping[str, Any] | None = None) -> Context:
-    all_ports = dict(spec.ports() if spec.ports else {})
-    all_ports.update(ports or {})
-    return Context(service=spec.name, state=state, store=all_ports.pop("store", None),
-                   ledger=all_ports.pop("ledger", None), ports=all_ports, registry=registry)
+def build_ports(spec: ServiceSpec[P], given: Any = None) -> P:
+    """The handlers' ports: ``given`` as is (a ports object), or the spec's, with ``given``
+    (a mapping) replacing some of them; without a factory, ``ports_type(**given)``."""
+    if given is not None and not isinstance(given, Mapping):
+        return given  # type: ignore[no-any-return]
+    overrides = dict(given or {})
+    if spec.ports is not None:
+        built = spec.ports()
+        return replace(built, **overrides) if overrides and is_dataclass(built) else built
+    if spec.ports_type is not None:
+        return spec.ports_type(**overrides)
+    return SimpleNamespace(**overrides)  # type: ignore[return-value]
+
+
+def build_context(spec: ServiceSpec[P], state: MutableMapping[str, Any],
+                  registry: SchemaRegistry, ports: Any = None) -> Context[P]:
+    return Context(service=spec.name, state=state, ports=build_ports(spec, ports),
+                   registry=registry)
 
 
 class RecordProcessor:
@@ -148,39 +205,58 @@ class RecordProcessor:
     dead-letter, deduplicate and name outputs identically.
     """
 
-    def __init__(self, spec: ServiceSpec, context: Context, registry: SchemaRegistry,
+    def __init__(self, spec: ServiceSpec[Any], context: Context[Any], registry: SchemaRegistry,
                  handler_attempts: int = 3) -> None:
         self.spec = spec
         self.context = context
         self.registry = registry
         self.handler_attempts = handler_attempts
 
-    def process(self, record: Record, seen: Callable[[str], bool],
-                send: Callable[[Outgoing], None] | None = None) -> Outcome:
-        """``seen(marker)`` says whether an event id (or DLQ marker) was already handled.
-
-        With ``send`` and a spec that streams its outputs, each output goes to ``send``
-        as soon as the handler yields it, rather than into the outcome.
-        """
-        marker = dlq_marker(record)
-        if seen(marker):
-            return Outcome("duplicate")
+    def decode(self, record: Record) -> Decoded:
+        """The record's typed event, or the reason it has none (for the dead letter)."""
         try:
             event = decode(record.value, self.registry,
                            key=record.key.decode("utf-8", "replace") if record.key else None,
                            topic=record.topic)
         except DecodeError as error:
-            return self.dead_letter(record, str(error))
+            return str(error)
+        try:
+            return EventRecord.from_event(event)
+        except (LookupError, TypeError, ValueError) as error:
+            return f"invalid: {event.type} {event.payload.get('event_id', '?')}: {error}"
+
+    def process(self, record: Record, seen: Callable[[str], bool],
+                send: Callable[[Outgoing], None] | None = None,
+                decoded: Decoded | None = None) -> Outcome:
+        """``seen(marker)`` says whether an event id (or DLQ marker) was already handled.
+
+        With ``send`` and a spec that streams its outputs, each output goes to ``send``
+        as soon as the handler yields it, rather than into the outcome. ``decoded`` is
+        the record already decoded (the runner decodes a batch once).
+        """
+        marker = dlq_marker(record)
+        if seen(marker):
+            return Outcome("duplicate")
+        event = self.decode(record) if decoded is None else decoded
+        if isinstance(event, str):
+            return self.dead_letter(record, event)
         if seen(event.event_id):
             return Outcome("duplicate")
+        handler = self.spec.handlers.get(type(event))
+        if handler is None:
+            if record.topic == event.TOPIC:  # another service's event on a shared topic
+                return Outcome("processed", [], event.event_id)
+            return self.dead_letter(record, f"invalid: {self.spec.name} does not handle "
+                                            f"{event.type} events (read from {record.topic})")
         stream = send if self.spec.stream_outputs else None
-        outputs, streamed, failure = self._call_handler(event, stream)
+        outputs, streamed, failure = self._call_handler(handler, event, stream)
         if failure is not None:
             return self.dead_letter(record, failure)
         return Outcome("processed", [self._outgoing(o, body) for o, body in outputs],
                        event.event_id, streamed)
 
-    def _call_handler(self, event: Event, send: Callable[[Outgoing], None] | None
+    def _call_handler(self, handler: Handler, event: EventRecord,
+                      send: Callable[[Outgoing], None] | None
                       ) -> tuple[list[tuple[Event, bytes]], int, str | None]:
         """(outputs not streamed, how many were streamed, failure reason or None)."""
         error: Exception | None = None
@@ -192,18 +268,17 @@ class RecordProcessor:
         for _attempt in range(self.handler_attempts):
             try:
                 if send is None:
-                    results = list(self.spec.handler(event, self.context) or ())
+                    results = list(handler(event, self.context) or ())
                     prepared = self._prepare_outputs(event, results)
-                    if unit is not None:
-                        unit.commit()
-                    return prepared, 0, None
-                # A retry yields from index 0 again: the same ids, dropped downstream.
-                for index, output in enumerate(self.spec.handler(event, self.context) or ()):
-                    send(self._outgoing(*self._prepare_output(event, index, output)))
-                    streamed = max(streamed, index + 1)
+                else:
+                    prepared = []
+                    # A retry yields from index 0 again: the same ids, dropped downstream.
+                    for index, output in enumerate(handler(event, self.context) or ()):
+                        send(self._outgoing(*self._prepare_output(event, index, output)))
+                        streamed = max(streamed, index + 1)
                 if unit is not None:
                     unit.commit()
-                return [], streamed, None
+                return prepared, streamed, None
             except (InvalidEvent, EncodeError) as invalid:
                 if unit is not None:
                     unit.rollback()
@@ -217,14 +292,23 @@ class RecordProcessor:
                             event.event_id, exc)
         return [], streamed, f"handler_error: {type(error).__name__}: {error}"
 
-    def _prepare_outputs(self, cause: Event, results: list[Event]) -> list[tuple[Event, bytes]]:
+    def _prepare_outputs(self, cause: EventRecord, results: list[Any]
+                         ) -> list[tuple[Event, bytes]]:
         return [self._prepare_output(cause, index, output) for index, output in enumerate(results)]
 
-    def _prepare_output(self, cause: Event, index: int, output: Any) -> tuple[Event, bytes]:
-        if not isinstance(output, Event):
-            raise EncodeError(f"handler returned {type(output).__name__}, expected Event")
-        output = output.with_event_id(derived_event_id(self.spec.name, cause.event_id, index))
-        return output, encode(output, self.registry)
+    def _prepare_output(self, cause: EventRecord, index: int, output: Any) -> tuple[Event, bytes]:
+        if not isinstance(output, EventRecord):
+            raise EncodeError(f"handler returned {type(output).__name__}, expected a typed "
+                              "event (materialabs.events.types)")
+        if type(output) not in self.spec.emits:
+            raise EncodeError(f"{self.spec.name} returned a {output.TYPE}, which its "
+                              "ServiceSpec does not list in emits")
+        if output.envelope is None:
+            output = self.context.event(output, cause)
+        assert output.envelope is not None
+        event_id = derived_event_id(self.spec.name, cause.event_id, index)
+        wire = output.with_envelope(replace(output.envelope, event_id=event_id)).to_event()
+        return wire, encode(wire, self.registry)
 
     def _outgoing(self, event: Event, body: bytes) -> Outgoing:
         topic = event.topic or self.registry.schema(event.type).topic
@@ -246,6 +330,21 @@ class RecordProcessor:
         return Outcome("dead_lettered", [Outgoing(dlq_topic(record.topic), record.value,
                                                   record.key, headers)], dlq_marker(record))
 
+    def before_batch(self, events: Sequence[EventRecord]) -> None:
+        """Run the spec's ``before_batch`` as one unit of work (kept if it succeeds)."""
+        if self.spec.before_batch is None or not events:
+            return
+        unit = self.context.state if isinstance(self.context.state, JsonState) else None
+        try:
+            self.spec.before_batch(events, self.context)
+            if unit is not None:
+                unit.commit()
+        except Exception as error:  # noqa: BLE001 - an optimisation must not lose records
+            if unit is not None:
+                unit.rollback()
+            log.warning("%s: batch preparation failed (%r); handling one by one",
+                        self.spec.name, error)
+
 
 class ServiceRunner:
     """Drives one service over any bus port adapter (embedded or Kafka)."""
@@ -257,24 +356,25 @@ class ServiceRunner:
     STREAM_CHUNK = 50
     STREAM_LINGER_S = 0.1
 
-    def __init__(self, spec: ServiceSpec, bus: Bus, *, registry: SchemaRegistry | None = None,
-                 group: str | None = None, handler_attempts: int = 3,
-                 ports: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, spec: ServiceSpec[Any], bus: Bus, *,
+                 registry: SchemaRegistry | None = None, group: str | None = None,
+                 handler_attempts: int = 3, ports: Any = None) -> None:
         self.spec = spec
         self.bus = bus
         self.registry = registry or default_registry()
         self.stats = RunStats()
-        bus.create_topics([*spec.consumes, *(dlq_topic(t) for t in spec.consumes),
-                           *spec.produces], spec.partitions)
+        bus.create_topics([*spec.input_topics, *(dlq_topic(t) for t in spec.input_topics),
+                           *spec.output_topics], spec.partitions)
         # Processed ids and state belong with the group's offsets: a new group (a test's
         # own group, a replay) starts with fresh ones.
         self.group = group or spec.name
         self.processed_ids = bus.table(f"{self.group}.processed")
         self.state_table = bus.table(f"{self.group}.state")
-        self.context = build_context(spec, JsonState(self.state_table), self.registry, ports)
+        self.state = JsonState(self.state_table)
+        self.context = build_context(spec, self.state, self.registry, ports)
         self.processor = RecordProcessor(spec, self.context, self.registry, handler_attempts)
         self.producer = bus.producer()
-        self.consumer = bus.consumer(self.group, list(spec.consumes))
+        self.consumer = bus.consumer(self.group, spec.input_topics)
         self._streamed: list[Outgoing] = []
         self._stream_since = 0.0
 
@@ -284,14 +384,16 @@ class ServiceRunner:
         if self.consumer.take_rebalanced():
             self.processed_ids.catch_up()
             self.state_table.catch_up()
+            self.state.refresh()
         records = self.consumer.poll(timeout_s, max_records)
         if not records:
             return 0
-        if self.spec.before_batch is not None:
-            self._before_batch(records)
-        for record in records:
+        self.context.batch.clear()
+        decoded = [self.processor.decode(record) for record in records]
+        self.processor.before_batch([e for e in decoded if not isinstance(e, str)])
+        for record, event in zip(records, decoded, strict=True):
             outcome = self.processor.process(record, self.processed_ids.__contains__,
-                                             self._stream)
+                                             self._stream, event)
             self._drain_stream()
             for item in outcome.outgoing:
                 self._send(item)
@@ -304,7 +406,7 @@ class ServiceRunner:
         # State before processed ids: a crash between the two redelivers the batch to
         # handlers whose state already holds it (they are idempotent), never the reverse
         # (events marked done whose effect on the state was lost).
-        self.context.state.write_back()  # type: ignore[attr-defined]
+        self.state.write_back()
         self.state_table.flush()
         self.processed_ids.flush()
         self.consumer.commit(next_offsets(records))
@@ -327,27 +429,8 @@ class ServiceRunner:
             self._send(item)
         self._streamed.clear()
 
-    def _before_batch(self, records: Sequence[Record]) -> None:
-        events = []
-        for record in records:
-            try:
-                events.append(decode(record.value, self.registry, topic=record.topic))
-            except DecodeError:
-                continue  # the per-record path dead-letters it
-        try:
-            self.spec.before_batch(events, self.context)  # type: ignore[misc]
-        except Exception as error:  # noqa: BLE001 - an optimisation must not lose records
-            log.warning("%s: batch preparation failed (%r); handling one by one",
-                        self.spec.name, error)
-
     def _count(self, outcome: Outcome) -> None:
-        if outcome.kind == "processed":
-            self.stats.processed += 1
-            self.stats.emitted += len(outcome.outgoing) + outcome.streamed
-        elif outcome.kind == "duplicate":
-            self.stats.duplicates += 1
-        else:
-            self.stats.dead_lettered += 1
+        count(self.stats, outcome)
 
     def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None,
             poll_timeout_s: float = 0.2, max_records: int = 500) -> RunStats:
@@ -365,6 +448,32 @@ class ServiceRunner:
     def close(self) -> None:
         self.consumer.close()
         self.producer.flush()
+
+
+def count(stats: RunStats, outcome: Outcome) -> None:
+    """Add one record's outcome to ``stats``."""
+    if outcome.kind == "processed":
+        stats.processed += 1
+        stats.emitted += len(outcome.outgoing) + outcome.streamed
+    elif outcome.kind == "duplicate":
+        stats.duplicates += 1
+    else:
+        stats.dead_lettered += 1
+
+
+def dispatch(handlers: Mapping[type[EventRecord], Handler], event: EventRecord | Event,
+             ctx: Context[Any]) -> Iterator[EventRecord]:
+    """A handler run outside the runtime (tests, tools): the handler of ``event``'s type
+    (none: nothing), its outputs as they come, each draft given ``ctx``'s envelope.
+
+    No unit of work, retries or output ids: that is :class:`ServiceRunner`'s job.
+    """
+    typed = EventRecord.from_event(event) if isinstance(event, Event) else event
+    handler = handlers.get(type(typed))
+    if handler is None:
+        return
+    for output in handler(typed, ctx) or ():
+        yield output if output.envelope is not None else ctx.event(output, typed)
 
 
 def run_services(runners: Sequence[ServiceRunner], stop: threading.Event | None = None,
