@@ -39,7 +39,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="schema folder (default: the project's schemas/)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="event types with topic, key field and fingerprint")
+    listing = actions.add_parser(
+        "list", help="event types with topic, key, fingerprint, producers and consumers")
+    listing.add_argument("--markdown", action="store_true",
+                         help="a Markdown table (the one in docs/events.md)")
     show = actions.add_parser("show", help="print one schema")
     show.add_argument("name", help="event type, e.g. CandidateGenerated")
     form = show.add_mutually_exclusive_group()
@@ -71,11 +74,7 @@ def run(args: argparse.Namespace) -> int:
     directory = args.dir or default_schema_dir()
     if args.action == "list":
         registry = _load(directory)
-        print(f"{'event type':<24} {'topic':<22} {'key':<14} {'fingerprint':<16} versions")
-        for name in registry.names():
-            s = registry.schema(name)
-            print(f"{name:<24} {s.topic or '-':<22} {s.key_field or '-':<14} "
-                  f"{s.fingerprint_hex:<16} {len(registry.versions(name))}")
+        print(markdown_table(registry) if args.markdown else plain_table(registry))
         return 0
     if args.action == "show":
         registry = _load(directory)
@@ -124,3 +123,42 @@ def _generate(registry: SchemaRegistry, path: Path, check_only: bool) -> int:
         raise UserError(str(error)) from error
     print(f"{'wrote' if changed else 'unchanged:'} {path}")
     return 0
+
+
+def _routes() -> dict[str, Any]:
+    """Producers and consumers by event type, from the services' declarations."""
+    from materialabs import bootstrap
+
+    try:
+        return {route.type.TYPE: route for route in bootstrap.event_map()}
+    except bootstrap.WiringError as error:
+        raise UserError(str(error)) from error
+
+
+def _names(route: Any, side: str) -> str:
+    return ", ".join(getattr(route, side)) if route is not None and getattr(route, side) else "-"
+
+
+def plain_table(registry: SchemaRegistry) -> str:
+    routes = _routes()
+    lines = [f"{'event type':<22} {'topic':<21} {'key':<13} {'fingerprint':<16} {'v':>2}  "
+             "producers -> consumers"]
+    for name in registry.names():
+        schema, route = registry.schema(name), routes.get(name)
+        lines.append(f"{name:<22} {schema.topic or '-':<21} {schema.key_field or '-':<13} "
+                     f"{schema.fingerprint_hex:<16} {len(registry.versions(name)):>2}  "
+                     f"{_names(route, 'producers')} -> {_names(route, 'consumers')}")
+    return "\n".join(lines)
+
+
+def markdown_table(registry: SchemaRegistry) -> str:
+    """Every event type: topic, key, who produces and who consumes it, and what it says."""
+    routes = _routes()
+    lines = ["| event type | topic | key | producers | consumers | says |",
+             "|---|---|---|---|---|---|"]
+    for name in registry.names():
+        schema, route = registry.schema(name), routes.get(name)
+        says = " ".join(str(schema.expanded.get("doc", "")).split()).replace("|", "\\|")
+        lines.append(f"| {name} | {schema.topic or '-'} | {schema.key_field or '-'} | "
+                     f"{_names(route, 'producers')} | {_names(route, 'consumers')} | {says} |")
+    return "\n".join(lines)
