@@ -288,27 +288,31 @@ class _Generator:
         post = [line for n, t, _ in fields for line in self.post_init(n, t)]
         if post:
             lines += ["", "    def __post_init__(self) -> None:", *post]
-        lines += ["", "    def to_avro(self) -> dict[str, Any]:", "        return {"]
         self.used.add("Any")
         if event:
             self.used.add("envelope_avro")
-            lines.append("            **envelope_avro(self),")
+            lines += ["",
+                      "    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:",
+                      "        return {", "            **envelope_avro(self, envelope),"]
+        else:
+            lines += ["", "    def to_avro(self) -> dict[str, Any]:", "        return {"]
         for field_name, t, _ in fields:
             value = self.avro(t, f"self.{field_name}")
             lines += _wrap_entry(f'            "{field_name}": ', value)
         lines += ["        }", ""]
-        self.used.add("Mapping")
+        self.used.update({"Mapping", "build"})
+        # From a decoded Avro value: built directly (no __init__), the shapes being known.
         if event:
             self.used.add("envelope_of")
             lines += ["    @classmethod",
                       "    def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,",
                       f"                  topic: str | None = None) -> {name}:",
-                      "        return cls(",
-                      "            envelope=envelope_of(data), key=key, topic=topic,"]
+                      "        return build(cls, {",
+                      '            "envelope": envelope_of(data), "key": key, "topic": topic,']
         else:
             lines += ["    @classmethod",
                       f"    def from_avro(cls, data: Mapping[str, Any]) -> {name}:",
-                      "        return cls("]
+                      "        return build(cls, {"]
         for field_name, t, spec in fields:
             if "default" in spec:
                 default = self.default(t, spec["default"])
@@ -320,9 +324,37 @@ class _Generator:
                           else f'data.get("{field_name}", {default})')
             else:
                 getter = f'data["{field_name}"]'
-            lines += _wrap_entry(f"            {field_name}=", getter)
-        lines.append("        )")
+            lines += _wrap_entry(f'            "{field_name}": ', self.decoded(t, getter))
+        lines.append("        })")
         return lines
+
+    def decoded(self, t: _Type, x: str, depth: int = 0) -> str:
+        """An expression giving the typed value of ``x``, a decoded Avro value."""
+        if t.kind in ("primitive", "any"):
+            return x
+        if t.kind == "enum":
+            return f"{t.python}({x})"
+        if t.kind == "record":
+            return f"{t.python}.from_avro({x})"
+        assert t.item is not None
+        if t.kind == "optional":
+            if t.item.kind in ("primitive", "any"):
+                return x
+            self.used.add("optional")
+            if t.item.kind == "enum":
+                return f"optional({t.item.python}, {x})"
+            if t.item.kind == "record":
+                return f"optional({t.item.python}.from_avro, {x})"
+            return f"optional(lambda v: {self.decoded(t.item, 'v', depth)}, {x})"
+        name = f"i{depth}"
+        if t.kind == "array":
+            if t.item.kind in ("primitive", "any"):
+                return f"tuple({x})"
+            return f"tuple([{self.decoded(t.item, name, depth + 1)} for {name} in {x}])"
+        if t.item.kind in ("primitive", "any"):
+            return f"dict({x})"
+        return (f"{{k{depth}: {self.decoded(t.item, name, depth + 1)} "
+                f"for k{depth}, {name} in {x}.items()}}")
 
     def module(self) -> str:
         registry = self.registry
@@ -364,8 +396,11 @@ class _Generator:
             lines.append("from enum import StrEnum")
         typing = sorted(n for n in ("Any", "ClassVar") if n in self.used)
         lines += [f"from typing import {', '.join(typing)}", ""]
-        typed = sorted(n for n in ("AvroRecord", "EventRecord", "as_tuple", "envelope_avro",
-                                   "envelope_of", "set_field", "to_avro_any") if n in self.used)
+        if "envelope_avro" in self.used:
+            self.used.add("Envelope")
+        typed = sorted((n for n in ("AvroRecord", "Envelope", "EventRecord", "as_tuple", "build",
+                                    "envelope_avro", "envelope_of", "optional", "set_field",
+                                    "to_avro_any") if n in self.used), key=_import_order)
         lines.append("from materialabs.events.typed import (")
         lines += [f"    {n}," for n in typed] + [")"]
         return "\n".join(lines) + "\n"
@@ -380,6 +415,11 @@ module and the schemas disagree). See materialabs/events/typed.py for the base c
 from __future__ import annotations
 
 '''
+
+
+def _import_order(name: str) -> tuple[bool, str]:
+    """isort's order: classes (capitalised) before functions."""
+    return (not name[:1].isupper(), name)
 
 
 def _q(text: str) -> str:

@@ -16,7 +16,7 @@ e.g. for another campaign id).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from materialabs.events.envelope import ENVELOPE_NAMES, Event, utc_now_millis
 
 E = TypeVar("E", bound="EventRecord")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,10 @@ class Envelope:
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> Envelope:
-        return cls(event_id=str(data["event_id"]), occurred_at=data["occurred_at"],
-                   producer=data["producer"], causation_id=data.get("causation_id"),
-                   campaign_id=data.get("campaign_id"))
+        return build(cls, {"event_id": str(data["event_id"]), "occurred_at": data["occurred_at"],
+                           "producer": data["producer"],
+                           "causation_id": data.get("causation_id"),
+                           "campaign_id": data.get("campaign_id")})
 
     def to_avro(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "occurred_at": self.occurred_at,
@@ -95,7 +97,7 @@ class AvroRecord(Mapping[str, Any]):
         """``value`` if it is one already, else one made from a mapping of its fields."""
         if isinstance(value, cls):
             return value
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise TypeError(f"{cls.__name__}: expected a {cls.__name__} or a mapping of its "
                             f"fields, got {type(value).__name__}")
         return cls(**value)
@@ -154,14 +156,15 @@ class EventRecord:
         return replace(self, envelope=envelope)
 
     # -- the wire ----------------------------------------------------------------------------
-    def message_key(self) -> str | None:
-        """The message key: ``key`` if set, else the value of the schema's key field."""
+    def message_key(self, envelope: Envelope | None = None) -> str | None:
+        """The message key: ``key`` if set, else the value of the schema's key field (of
+        ``envelope``, when given, for a key field in the envelope)."""
         if self.key is not None:
             return self.key
         if self.KEY_FIELD is None:
             return None
         if self.KEY_FIELD in ENVELOPE_NAMES:
-            value = getattr(self.envelope, self.KEY_FIELD, None)
+            value = getattr(envelope or self.envelope, self.KEY_FIELD, None)
         else:
             value = getattr(self, self.KEY_FIELD)
         return None if value is None else str(value)
@@ -169,8 +172,9 @@ class EventRecord:
     def message_topic(self) -> str:
         return self.topic or self.TOPIC
 
-    def to_avro(self) -> dict[str, Any]:
-        """The whole Avro record, envelope included (what goes on the wire)."""
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
+        """The whole Avro record, envelope included (``envelope`` instead of the event's
+        own, when given): what goes on the wire."""
         raise NotImplementedError
 
     @classmethod
@@ -178,10 +182,11 @@ class EventRecord:
                   topic: str | None = None) -> E:
         raise NotImplementedError
 
-    def to_event(self) -> Event:
-        """The untyped message (a dict payload), for the codec and tools."""
-        return Event(type=self.TYPE, payload=self.to_avro(), key=self.message_key(),
-                     topic=self.message_topic())
+    def to_event(self, envelope: Envelope | None = None) -> Event:
+        """The untyped message (a dict payload), for the codec and tools; ``envelope``
+        replaces the event's own (the runtime names its outputs so)."""
+        return Event(type=self.TYPE, payload=self.to_avro(envelope),
+                     key=self.message_key(envelope), topic=self.message_topic())
 
     @staticmethod
     def from_event(event: Event) -> EventRecord:
@@ -202,14 +207,26 @@ def event_class(name: str) -> type[EventRecord]:
                           ) from None
 
 
-def envelope_avro(event: EventRecord) -> dict[str, Any]:
+def envelope_avro(event: EventRecord, envelope: Envelope | None = None) -> dict[str, Any]:
     """The envelope fields of ``event``'s Avro record (used by the generated ``to_avro``)."""
-    return event._envelope().to_avro()
+    return (envelope or event._envelope()).to_avro()
 
 
 def envelope_of(data: Mapping[str, Any]) -> Envelope | None:
     """The envelope of an Avro record, or None when it has none (a draft's fields)."""
     return Envelope.from_avro(data) if "event_id" in data else None
+
+
+def build(cls: type[T], fields: dict[str, Any]) -> T:
+    """An instance of dataclass ``cls`` from already typed field values, without running
+    ``__init__`` (decoding knows the shapes: no conversion to do)."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def optional(convert: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else convert(value)
 
 
 def as_tuple(value: Any) -> tuple[Any, ...]:

@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 
 from materialabs.events.typed import (
     AvroRecord,
+    Envelope,
     EventRecord,
     as_tuple,
+    build,
     envelope_avro,
     envelope_of,
     set_field,
@@ -110,13 +112,13 @@ class CampaignTarget(AvroRecord):
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> CampaignTarget:
-        return cls(
-            property=data["property"],
-            unit=data["unit"],
-            direction=data["direction"],
-            low=data.get("low"),
-            high=data.get("high"),
-        )
+        return build(cls, {
+            "property": data["property"],
+            "unit": data["unit"],
+            "direction": TargetDirection(data["direction"]),
+            "low": data.get("low"),
+            "high": data.get("high"),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,11 +152,11 @@ class Crystal(AvroRecord):
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> Crystal:
-        return cls(
-            lattice_angstrom=data["lattice_angstrom"],
-            species=data["species"],
-            frac_coords=data["frac_coords"],
-        )
+        return build(cls, {
+            "lattice_angstrom": tuple(data["lattice_angstrom"]),
+            "species": tuple(data["species"]),
+            "frac_coords": tuple(data["frac_coords"]),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,10 +183,10 @@ class ParentCrystal(AvroRecord):
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> ParentCrystal:
-        return cls(
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-        )
+        return build(cls, {
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,12 +215,12 @@ class Prediction(AvroRecord):
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> Prediction:
-        return cls(
-            target=data["target"],
-            mean=data["mean"],
-            sigma=data["sigma"],
-            unit=data["unit"],
-        )
+        return build(cls, {
+            "target": data["target"],
+            "mean": data["mean"],
+            "sigma": data["sigma"],
+            "unit": data["unit"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,13 +252,13 @@ class PropertyValue(AvroRecord):
 
     @classmethod
     def from_avro(cls, data: Mapping[str, Any]) -> PropertyValue:
-        return cls(
-            name=data["name"],
-            value=data["value"],
-            unit=data["unit"],
-            sigma=data.get("sigma"),
-            source=data["source"],
-        )
+        return build(cls, {
+            "name": data["name"],
+            "value": data["value"],
+            "unit": data["unit"],
+            "sigma": data.get("sigma"),
+            "source": data["source"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,9 +300,9 @@ class CampaignFinished(EventRecord):
         if type(self.best_candidate_ids) is not tuple:
             set_field(self, "best_candidate_ids", as_tuple(self.best_candidate_ids))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "status": self.status.value,
             "rounds_completed": self.rounds_completed,
             "dft_calls_used": self.dft_calls_used,
@@ -313,16 +315,16 @@ class CampaignFinished(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> CampaignFinished:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            status=data["status"],
-            rounds_completed=data["rounds_completed"],
-            dft_calls_used=data["dft_calls_used"],
-            promoted_count=data["promoted_count"],
-            best_candidate_ids=data.get("best_candidate_ids", ()),
-            report_cid=data.get("report_cid"),
-            message=data.get("message", ""),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "status": CampaignStatus(data["status"]),
+            "rounds_completed": data["rounds_completed"],
+            "dft_calls_used": data["dft_calls_used"],
+            "promoted_count": data["promoted_count"],
+            "best_candidate_ids": tuple(data.get("best_candidate_ids", ())),
+            "report_cid": data.get("report_cid"),
+            "message": data.get("message", ""),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,9 +382,9 @@ class CampaignStarted(EventRecord):
         if type(self.methods) is not tuple:
             set_field(self, "methods", as_tuple(self.methods))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "name": self.name,
             "elements": list(self.elements),
             "targets": [i0.to_avro() for i0 in self.targets],
@@ -400,21 +402,21 @@ class CampaignStarted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> CampaignStarted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            name=data["name"],
-            elements=data["elements"],
-            targets=data["targets"],
-            methods=data["methods"],
-            policy=data["policy"],
-            policy_params_json=data.get("policy_params_json", "{}"),
-            dft_backend=data.get("dft_backend", "replay"),
-            dft_budget=data["dft_budget"],
-            rounds=data["rounds"],
-            candidates_per_round=data.get("candidates_per_round", 100),
-            max_sites=data.get("max_sites", 20),
-            seed=data["seed"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "name": data["name"],
+            "elements": tuple(data["elements"]),
+            "targets": tuple([CampaignTarget.from_avro(i0) for i0 in data["targets"]]),
+            "methods": tuple(data["methods"]),
+            "policy": data["policy"],
+            "policy_params_json": data.get("policy_params_json", "{}"),
+            "dft_backend": data.get("dft_backend", "replay"),
+            "dft_budget": data["dft_budget"],
+            "rounds": data["rounds"],
+            "candidates_per_round": data.get("candidates_per_round", 100),
+            "max_sites": data.get("max_sites", 20),
+            "seed": data["seed"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -461,9 +463,9 @@ class CandidateGenerated(EventRecord):
         if type(self.parent_ids) is not tuple:
             set_field(self, "parent_ids", as_tuple(self.parent_ids))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "candidate_id": self.candidate_id,
             "crystal": self.crystal.to_avro(),
             "method": self.method,
@@ -477,17 +479,17 @@ class CandidateGenerated(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> CandidateGenerated:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-            method=data["method"],
-            parent_ids=data.get("parent_ids", ()),
-            params_json=data.get("params_json", "{}"),
-            seed=data["seed"],
-            round=data.get("round", 0),
-            model_cid=data.get("model_cid"),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "method": data["method"],
+            "parent_ids": tuple(data.get("parent_ids", ())),
+            "params_json": data.get("params_json", "{}"),
+            "seed": data["seed"],
+            "round": data.get("round", 0),
+            "model_cid": data.get("model_cid"),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -522,9 +524,9 @@ class CandidatePredicted(EventRecord):
             set_field(self, "crystal", Crystal.coerce(self.crystal))
         set_field(self, "predictions", tuple(Prediction.coerce(i0) for i0 in self.predictions))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "candidate_id": self.candidate_id,
             "crystal": self.crystal.to_avro(),
             "predictions": [i0.to_avro() for i0 in self.predictions],
@@ -535,14 +537,14 @@ class CandidatePredicted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> CandidatePredicted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-            predictions=data["predictions"],
-            model_cid=data["model_cid"],
-            round=data.get("round", 0),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "predictions": tuple([Prediction.from_avro(i0) for i0 in data["predictions"]]),
+            "model_cid": data["model_cid"],
+            "round": data.get("round", 0),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -587,9 +589,9 @@ class CandidatePromoted(EventRecord):
             set_field(self, "reason", PromotionReason(self.reason))
         set_field(self, "values", tuple(PropertyValue.coerce(i0) for i0 in self.values))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "candidate_id": self.candidate_id,
             "crystal": self.crystal.to_avro(),
             "reduced_formula": self.reduced_formula,
@@ -602,16 +604,16 @@ class CandidatePromoted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> CandidatePromoted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-            reduced_formula=data["reduced_formula"],
-            chemical_system=data["chemical_system"],
-            reason=data["reason"],
-            values=data["values"],
-            model_cid=data.get("model_cid"),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "reduced_formula": data["reduced_formula"],
+            "chemical_system": data["chemical_system"],
+            "reason": PromotionReason(data["reason"]),
+            "values": tuple([PropertyValue.from_avro(i0) for i0 in data["values"]]),
+            "model_cid": data.get("model_cid"),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -650,9 +652,9 @@ class DatasetAccepted(EventRecord):
     ledger_seq: int
     """Sequence number of the ledger entry that records the dataset."""
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "upload_id": self.upload_id,
             "lab": self.lab,
             "manifest_cid": self.manifest_cid,
@@ -666,17 +668,17 @@ class DatasetAccepted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> DatasetAccepted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            upload_id=data["upload_id"],
-            lab=data["lab"],
-            manifest_cid=data["manifest_cid"],
-            dataset_cid=data["dataset_cid"],
-            signature_b64=data["signature_b64"],
-            public_key_b64=data["public_key_b64"],
-            record_count=data["record_count"],
-            ledger_seq=data["ledger_seq"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "upload_id": data["upload_id"],
+            "lab": data["lab"],
+            "manifest_cid": data["manifest_cid"],
+            "dataset_cid": data["dataset_cid"],
+            "signature_b64": data["signature_b64"],
+            "public_key_b64": data["public_key_b64"],
+            "record_count": data["record_count"],
+            "ledger_seq": data["ledger_seq"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -735,9 +737,9 @@ class DftCompleted(EventRecord):
         if type(self.status) is not DftStatus:
             set_field(self, "status", DftStatus(self.status))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "candidate_id": self.candidate_id,
             "crystal": self.crystal.to_avro(),
             "backend": self.backend,
@@ -755,21 +757,21 @@ class DftCompleted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> DftCompleted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-            backend=data["backend"],
-            status=data["status"],
-            total_energy_eV=data.get("total_energy_eV"),
-            formation_energy_per_atom_eV=data.get("formation_energy_per_atom_eV"),
-            band_gap_eV=data.get("band_gap_eV"),
-            wall_time_s=data["wall_time_s"],
-            output_cid=data.get("output_cid"),
-            attempts=data.get("attempts", 1),
-            message=data.get("message", ""),
-            round=data.get("round", 0),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "backend": data["backend"],
+            "status": DftStatus(data["status"]),
+            "total_energy_eV": data.get("total_energy_eV"),
+            "formation_energy_per_atom_eV": data.get("formation_energy_per_atom_eV"),
+            "band_gap_eV": data.get("band_gap_eV"),
+            "wall_time_s": data["wall_time_s"],
+            "output_cid": data.get("output_cid"),
+            "attempts": data.get("attempts", 1),
+            "message": data.get("message", ""),
+            "round": data.get("round", 0),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -806,9 +808,9 @@ class DftRequested(EventRecord):
         if type(self.crystal) is not Crystal:
             set_field(self, "crystal", Crystal.coerce(self.crystal))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "candidate_id": self.candidate_id,
             "crystal": self.crystal.to_avro(),
             "backend": self.backend,
@@ -820,15 +822,15 @@ class DftRequested(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> DftRequested:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            candidate_id=data["candidate_id"],
-            crystal=data["crystal"],
-            backend=data["backend"],
-            round=data["round"],
-            acquisition_score=data.get("acquisition_score"),
-            policy=data.get("policy", ""),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "candidate_id": data["candidate_id"],
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "backend": data["backend"],
+            "round": data["round"],
+            "acquisition_score": data.get("acquisition_score"),
+            "policy": data.get("policy", ""),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -858,9 +860,9 @@ class GenerationFinished(EventRecord):
         if type(self.counts) is not dict:
             set_field(self, "counts", dict(self.counts))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "round": self.round,
             "count": self.count,
             "counts": dict(self.counts),
@@ -870,13 +872,13 @@ class GenerationFinished(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> GenerationFinished:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            round=data["round"],
-            count=data["count"],
-            counts=data["counts"],
-            wall_time_s=data["wall_time_s"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "round": data["round"],
+            "count": data["count"],
+            "counts": dict(data["counts"]),
+            "wall_time_s": data["wall_time_s"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -913,9 +915,9 @@ class LedgerAppendRequested(EventRecord):
         if type(self.kind) is not LedgerKind:
             set_field(self, "kind", LedgerKind(self.kind))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "request_id": self.request_id,
             "kind": self.kind.value,
             "cid": self.cid,
@@ -927,15 +929,15 @@ class LedgerAppendRequested(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> LedgerAppendRequested:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            request_id=data["request_id"],
-            kind=data["kind"],
-            cid=data.get("cid"),
-            metadata_json=data.get("metadata_json", "{}"),
-            submitter_public_key_b64=data["submitter_public_key_b64"],
-            submitter_signature_b64=data["submitter_signature_b64"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "request_id": data["request_id"],
+            "kind": LedgerKind(data["kind"]),
+            "cid": data.get("cid"),
+            "metadata_json": data.get("metadata_json", "{}"),
+            "submitter_public_key_b64": data["submitter_public_key_b64"],
+            "submitter_signature_b64": data["submitter_signature_b64"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -996,9 +998,9 @@ class LedgerEntry(EventRecord):
         if type(self.kind) is not LedgerKind:
             set_field(self, "kind", LedgerKind(self.kind))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "seq": self.seq,
             "request_id": self.request_id,
             "kind": self.kind.value,
@@ -1017,22 +1019,22 @@ class LedgerEntry(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> LedgerEntry:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            seq=data["seq"],
-            request_id=data.get("request_id"),
-            kind=data["kind"],
-            cid=data.get("cid"),
-            metadata_json=data.get("metadata_json", "{}"),
-            prev_hash_hex=data["prev_hash_hex"],
-            entry_hash_hex=data["entry_hash_hex"],
-            submitter_public_key_b64=data["submitter_public_key_b64"],
-            submitter_signature_b64=data["submitter_signature_b64"],
-            ledger_signature_b64=data["ledger_signature_b64"],
-            tree_size=data["tree_size"],
-            root_hash_hex=data["root_hash_hex"],
-            record_b64=data.get("record_b64"),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "seq": data["seq"],
+            "request_id": data.get("request_id"),
+            "kind": LedgerKind(data["kind"]),
+            "cid": data.get("cid"),
+            "metadata_json": data.get("metadata_json", "{}"),
+            "prev_hash_hex": data["prev_hash_hex"],
+            "entry_hash_hex": data["entry_hash_hex"],
+            "submitter_public_key_b64": data["submitter_public_key_b64"],
+            "submitter_signature_b64": data["submitter_signature_b64"],
+            "ledger_signature_b64": data["ledger_signature_b64"],
+            "tree_size": data["tree_size"],
+            "root_hash_hex": data["root_hash_hex"],
+            "record_b64": data.get("record_b64"),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1077,9 +1079,9 @@ class MaterialRecord(EventRecord):
         if type(self.properties) is not dict:
             set_field(self, "properties", dict(self.properties))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "material_id": self.material_id,
             "source": self.source,
             "dataset_cid": self.dataset_cid,
@@ -1093,17 +1095,17 @@ class MaterialRecord(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> MaterialRecord:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            material_id=data["material_id"],
-            source=data["source"],
-            dataset_cid=data.get("dataset_cid"),
-            crystal=data["crystal"],
-            formation_energy_per_atom_eV=data.get("formation_energy_per_atom_eV"),
-            band_gap_eV=data.get("band_gap_eV"),
-            total_energy_eV=data.get("total_energy_eV"),
-            properties=data.get("properties", {}),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "material_id": data["material_id"],
+            "source": data["source"],
+            "dataset_cid": data.get("dataset_cid"),
+            "crystal": Crystal.from_avro(data["crystal"]),
+            "formation_energy_per_atom_eV": data.get("formation_energy_per_atom_eV"),
+            "band_gap_eV": data.get("band_gap_eV"),
+            "total_energy_eV": data.get("total_energy_eV"),
+            "properties": dict(data.get("properties", {})),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1150,9 +1152,9 @@ class ModelPublished(EventRecord):
         if type(self.training_data_cids) is not tuple:
             set_field(self, "training_data_cids", as_tuple(self.training_data_cids))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "model_cid": self.model_cid,
             "model_name": self.model_name,
             "version": self.version,
@@ -1166,17 +1168,17 @@ class ModelPublished(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> ModelPublished:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            model_cid=data["model_cid"],
-            model_name=data["model_name"],
-            version=data["version"],
-            ledger_seq=data["ledger_seq"],
-            targets=data["targets"],
-            metrics=data["metrics"],
-            training_data_cids=data["training_data_cids"],
-            parent_model_cid=data.get("parent_model_cid"),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "model_cid": data["model_cid"],
+            "model_name": data["model_name"],
+            "version": data["version"],
+            "ledger_seq": data["ledger_seq"],
+            "targets": tuple(data["targets"]),
+            "metrics": dict(data["metrics"]),
+            "training_data_cids": tuple(data["training_data_cids"]),
+            "parent_model_cid": data.get("parent_model_cid"),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1206,9 +1208,9 @@ class RetrainFinished(EventRecord):
     new_examples: int = 0
     """DFT results added to the training data."""
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "round": self.round,
             "published": self.published,
             "model_cid": self.model_cid,
@@ -1219,14 +1221,14 @@ class RetrainFinished(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> RetrainFinished:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            round=data["round"],
-            published=data["published"],
-            model_cid=data.get("model_cid"),
-            reason=data["reason"],
-            new_examples=data.get("new_examples", 0),
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "round": data["round"],
+            "published": data["published"],
+            "model_cid": data.get("model_cid"),
+            "reason": data["reason"],
+            "new_examples": data.get("new_examples", 0),
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1251,9 +1253,9 @@ class RoundStarted(EventRecord):
     def __post_init__(self) -> None:
         set_field(self, "parents", tuple(ParentCrystal.coerce(i0) for i0 in self.parents))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "round": self.round,
             "model_cid": self.model_cid,
             "parents": [i0.to_avro() for i0 in self.parents],
@@ -1263,13 +1265,13 @@ class RoundStarted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> RoundStarted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            round=data["round"],
-            model_cid=data.get("model_cid"),
-            parents=data["parents"],
-            dft_calls_used=data["dft_calls_used"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "round": data["round"],
+            "model_cid": data.get("model_cid"),
+            "parents": tuple([ParentCrystal.from_avro(i0) for i0 in data["parents"]]),
+            "dft_calls_used": data["dft_calls_used"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1297,9 +1299,9 @@ class UploadRejected(EventRecord):
         if type(self.code) is not RejectionCode:
             set_field(self, "code", RejectionCode(self.code))
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "upload_id": self.upload_id,
             "lab": self.lab,
             "manifest_cid": self.manifest_cid,
@@ -1310,14 +1312,14 @@ class UploadRejected(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> UploadRejected:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            upload_id=data["upload_id"],
-            lab=data["lab"],
-            manifest_cid=data.get("manifest_cid"),
-            code=data["code"],
-            reason=data["reason"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "upload_id": data["upload_id"],
+            "lab": data["lab"],
+            "manifest_cid": data.get("manifest_cid"),
+            "code": RejectionCode(data["code"]),
+            "reason": data["reason"],
+        })
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1350,9 +1352,9 @@ class UploadSubmitted(EventRecord):
     public_key_b64: str
     """The lab's Ed25519 public key (raw 32 bytes), base64."""
 
-    def to_avro(self) -> dict[str, Any]:
+    def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
-            **envelope_avro(self),
+            **envelope_avro(self, envelope),
             "upload_id": self.upload_id,
             "lab": self.lab,
             "manifest_cid": self.manifest_cid,
@@ -1364,15 +1366,15 @@ class UploadSubmitted(EventRecord):
     @classmethod
     def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
                   topic: str | None = None) -> UploadSubmitted:
-        return cls(
-            envelope=envelope_of(data), key=key, topic=topic,
-            upload_id=data["upload_id"],
-            lab=data["lab"],
-            manifest_cid=data["manifest_cid"],
-            record_count=data["record_count"],
-            signature_b64=data["signature_b64"],
-            public_key_b64=data["public_key_b64"],
-        )
+        return build(cls, {
+            "envelope": envelope_of(data), "key": key, "topic": topic,
+            "upload_id": data["upload_id"],
+            "lab": data["lab"],
+            "manifest_cid": data["manifest_cid"],
+            "record_count": data["record_count"],
+            "signature_b64": data["signature_b64"],
+            "public_key_b64": data["public_key_b64"],
+        })
 
 
 EVENT_TYPES: dict[str, type[EventRecord]] = {

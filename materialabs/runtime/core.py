@@ -303,11 +303,13 @@ class RecordProcessor:
         if type(output) not in self.spec.emits:
             raise EncodeError(f"{self.spec.name} returned a {output.TYPE}, which its "
                               "ServiceSpec does not list in emits")
-        if output.envelope is None:
-            output = self.context.event(output, cause)
-        assert output.envelope is not None
         event_id = derived_event_id(self.spec.name, cause.event_id, index)
-        wire = output.with_envelope(replace(output.envelope, event_id=event_id)).to_event()
+        if output.envelope is None:  # a draft: this service's envelope, caused by the input
+            envelope = new_envelope(self.spec.name, cause, event_id=event_id,
+                                    occurred_at=self.context.clock())
+        else:
+            envelope = replace(output.envelope, event_id=event_id)
+        wire = output.to_event(envelope)
         return wire, encode(wire, self.registry)
 
     def _outgoing(self, event: Event, body: bytes) -> Outgoing:

@@ -119,7 +119,8 @@ class _WorkDict(_DictNode):
 
     def __getitem__(self, key: Any) -> Any:
         value = dict.__getitem__(self, key)
-        if type(value) in _FROZEN:
+        kind = type(value)
+        if kind is FrozenDict or kind is FrozenList:
             value = _open(value, self._tree)
             dict.__setitem__(self, key, value)
             self._pending.add(key)
@@ -223,7 +224,8 @@ class _WorkList(_ListNode):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         value = list.__getitem__(self, index)
-        if type(value) in _FROZEN:
+        kind = type(value)
+        if kind is FrozenDict or kind is FrozenList:
             value = _open(value, self._tree)
             list.__setitem__(self, index, value)
             self._pending.append(value)
@@ -339,21 +341,32 @@ class _WorkList(_ListNode):
 # -- committed form --------------------------------------------------------------------------
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_PLAIN_SCALARS)
+_TEXT = frozenset((str,))
 
 
 def freeze(value: Any) -> Any:
     """The committed (read-only) form of a state value: what JSON would give back."""
     kind = type(value)
-    if kind in _PLAIN_SCALARS or kind in _FROZEN:
+    if kind in _SCALAR_TYPES or kind is FrozenDict or kind is FrozenList:
         return value
     if kind is _WorkDict:
         return _commit_dict(value)
     if kind is _WorkList:
         return _commit_list(value)
     if kind is dict:
-        return FrozenDict({_json_key(k): freeze(v) for k, v in value.items()})
+        if _SCALAR_TYPES.issuperset(map(type, value.values())) and \
+                _TEXT.issuperset(map(type, value)):
+            return FrozenDict(value)  # the common leaf: text keys, plain values
+        return FrozenDict({k if type(k) is str else _json_key(k):
+                           v if type(v) in _SCALAR_TYPES else freeze(v)
+                           for k, v in value.items()})
     if kind is list or kind is tuple:
-        return _frozen_list([freeze(v) for v in value])
+        if _SCALAR_TYPES.issuperset(map(type, value)):  # numbers, text: copied in C
+            frozen = FrozenList(value)
+            frozen._flat = True
+            return frozen
+        return _frozen_list([v if type(v) in _SCALAR_TYPES else freeze(v) for v in value])
     to_avro = getattr(value, "to_avro", None)
     if to_avro is not None:  # a typed event record: its Avro fields
         return freeze(to_avro())
@@ -397,7 +410,10 @@ def _frozen_list(items: list[Any]) -> FrozenList:
 def _commit_dict(node: _WorkDict) -> FrozenDict:
     for key in list(node._pending):
         if dict.__contains__(node, key):
-            value = freeze(dict.__getitem__(node, key))
+            value = dict.__getitem__(node, key)
+            if type(value) in _SCALAR_TYPES and type(key) is str:
+                continue
+            value = freeze(value)
             if type(key) is str:
                 dict.__setitem__(node, key, value)
             else:

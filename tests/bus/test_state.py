@@ -66,15 +66,16 @@ def edit(data: st.DataObject, model: Any, work: Any) -> None:
             through.update({key: value})
         elif action == "pop":
             assert thaw(through.pop(key)) == target.pop(key)
-        else:  # a shallow copy of the object, changed, put back
-            merged = {**through, key: value}
-            target[key] = copy.deepcopy(value)
-            parent_path, name = path[:-1], path[-1] if path else None
-            if name is None:
+        else:  # a shallow copy of the object, changed, put in its place
+            merged, copied = {**through, key: value}, {**target, key: copy.deepcopy(value)}
+            if not path:
                 work.clear()
                 work.update(merged)
+                target.clear()
+                target.update(copied)
             else:
-                at(work, parent_path)[name] = merged
+                at(work, path[:-1])[path[-1]] = merged
+                at(model, path[:-1])[path[-1]] = copied
     else:
         action = data.draw(st.sampled_from(["append", "insert", "extend", "pop", "set",
                                             "sort"] if target else ["append", "extend"]))
