@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ class Crystal:
         return cls.from_arrays(structure.lattice.matrix, species, structure.frac_coords)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Crystal:
+    def from_record(cls, record: Mapping[str, Any]) -> Crystal:
         """Inverse of :meth:`as_record` (the Avro ``Crystal`` record)."""
         return cls.from_arrays(
             np.asarray(record["lattice_angstrom"], dtype=float).reshape(3, 3),

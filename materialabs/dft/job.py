@@ -12,7 +12,7 @@ from typing import Any
 
 from materialabs.crystals import Crystal
 from materialabs.dft.base import DftBackend, failed
-from materialabs.events.types import DftCompleted, DftRequested
+from materialabs.events.types import DftCompleted, DftRequested, DftStatus
 
 
 def run_job(request: DftRequested, crystal: Crystal, backends: Mapping[str, DftBackend],
@@ -30,7 +30,7 @@ def run_job(request: DftRequested, crystal: Crystal, backends: Mapping[str, DftB
         candidate_id=request.candidate_id,
         crystal=crystal.as_record(),
         backend=result.backend,
-        status=result.status,
+        status=DftStatus(result.status.value),
         total_energy_eV=result.total_energy_eV,
         formation_energy_per_atom_eV=result.formation_energy_per_atom_eV,
         band_gap_eV=result.band_gap_eV,

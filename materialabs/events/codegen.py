@@ -190,26 +190,74 @@ class _Generator:
         return (f"{{k{depth}: {self.avro(t.item, name, depth + 1)} "
                 f"for k{depth}, {name} in {x}.items()}}")
 
-    def post_init(self, name: str, t: _Type) -> list[str]:
-        """``__post_init__`` lines making field ``name`` typed (none when nothing to do)."""
-        value = f"self.{name}"
+    def accepted(self, t: _Type) -> str:
+        """The ``__init__`` annotation of a field: its type, or the plain value it is made of."""
         if t.kind in ("primitive", "any"):
-            return []
+            return t.python
+        if t.kind == "enum":
+            return f"{t.python} | str"
+        if t.kind == "record":
+            self.used.add("Mapping")
+            return f"{t.python} | Mapping[str, Any]"
+        assert t.item is not None
+        if t.kind == "optional":
+            return f"{self.accepted(t.item)} | None"
+        if t.kind == "array":
+            self.used.add("Iterable")
+            return f"Iterable[{self.accepted(t.item)}]"
+        self.used.add("Mapping")
+        return f"Mapping[str, {self.accepted(t.item)}]"
+
+    def init_default(self, t: _Type, value: Any, where: str) -> str:
+        """The ``__init__`` default of a field (immutable: shared by every call)."""
+        if value is None:
+            return "None"
         if t.kind == "optional":
             assert t.item is not None
-            inner = self.post_init(name, t.item)
-            return [f"        if {value} is not None:", *("    " + line for line in inner)] \
-                if inner else []
+            return self.init_default(t.item, value, where)
+        if t.kind == "enum":
+            return f"{t.python}({_q(value)})"
+        if t.kind == "array" and t.item is not None and (
+                not value or t.item.kind == "primitive"):
+            return repr(tuple(value))
+        if t.kind == "map" and not value:
+            self.used.add("EMPTY_MAP")
+            return "EMPTY_MAP"
+        if t.kind == "primitive":
+            return _q(value) if isinstance(value, str) else repr(value)
+        raise SchemaError(f"{where}: the generator supports no default {value!r} for a "
+                          f"{t.kind} field")
+
+    def init(self, name: str, fields: list[tuple[str, _Type, dict]], event: bool) -> list[str]:
+        """``__init__``: keyword arguments take typed or plain values (a dict for a record, a
+        list for an array, a symbol for an enum) and store the typed ones."""
+        params = []
+        for field_name, t, spec in fields:
+            param = f"{field_name}: {self.accepted(t)}"
+            if "default" in spec:
+                param += f" = {self.init_default(t, spec['default'], f'{name}.{field_name}')}"
+            params.append(param)
+        if event:
+            self.used.add("Envelope")
+            params += ["envelope: Envelope | None = None", "key: str | None = None",
+                       "topic: str | None = None"]
         self.used.add("set_field")
-        guard = {"enum": t.python, "record": t.python}.get(t.kind)
-        if t.kind == "array" and t.item is not None and t.item.kind in ("primitive", "any"):
-            guard = "tuple"
-        if t.kind == "map" and t.item is not None and t.item.kind in ("primitive", "any"):
-            guard = "dict"
-        set_line = f'set_field(self, "{name}", {self.coerce(t, value)})'
-        if guard is None:
-            return [f"        {set_line}"]
-        return [f"        if type({value}) is not {guard}:", f"            {set_line}"]
+        lines = ["    def __init__(", "        self,", "        *,",
+                 *(f"        {param}," for param in params), "    ) -> None:"]
+        if event:
+            lines += [f'        set_field(self, "{n}", {n})' for n in ("envelope", "key", "topic")]
+        for field_name, t, _ in fields:
+            lines += _wrap_call(f'        set_field(self, "{field_name}", ',
+                                self.init_value(t, field_name))
+        return lines
+
+    def init_value(self, t: _Type, x: str) -> str:
+        """The typed value of argument ``x`` (converted only when it is not one already)."""
+        if t.kind == "record":
+            return f"{x} if type({x}) is {t.python} else {t.python}.coerce({x})"
+        if t.kind == "optional" and t.item is not None and t.item.kind == "record":
+            return f"None if {x} is None else {self.init_value(t.item, x)}"
+        return self.coerce(t, x)
 
     def default(self, t: _Type, value: Any) -> str:
         """A field default (a literal, or ``field(default_factory=...)``)."""
@@ -267,7 +315,7 @@ class _Generator:
         fields = self.fields(node, event)
         base = "EventRecord" if event else "AvroRecord"
         self.used.update({"dataclass", "ClassVar", base})
-        lines = ["@dataclass(frozen=True, kw_only=True)", f"class {name}({base}):",
+        lines = ["@dataclass(frozen=True, kw_only=True, init=False)", f"class {name}({base}):",
                  *(_doc(node.get("doc"), "    ") or [f'    """{name}."""']), ""]
         names = ", ".join(_q(n) for n, _, _ in fields) + ("," if len(fields) == 1 else "")
         if event:
@@ -285,9 +333,7 @@ class _Generator:
                 annotation += f" = {self.default(t, spec['default'])}"
             lines.append(annotation)
             lines += _doc(spec.get("doc"), "    ")
-        post = [line for n, t, _ in fields for line in self.post_init(n, t)]
-        if post:
-            lines += ["", "    def __post_init__(self) -> None:", *post]
+        lines += ["", *self.init(name, fields, event)]
         self.used.add("Any")
         if event:
             self.used.add("envelope_avro")
@@ -387,7 +433,8 @@ class _Generator:
             "\n".join(b) for b in bodies) + "\n\n\n" + "\n".join(tables) + "\n"
 
     def imports(self) -> str:
-        lines = ["from collections.abc import Mapping"] if "Mapping" in self.used else []
+        abc = sorted(n for n in ("Iterable", "Mapping") if n in self.used)
+        lines = [f"from collections.abc import {', '.join(abc)}"] if abc else []
         dataclasses = sorted(n for n in ("dataclass", "field") if n in self.used)
         lines.append(f"from dataclasses import {', '.join(dataclasses)}")
         if "datetime" in self.used:
@@ -398,9 +445,10 @@ class _Generator:
         lines += [f"from typing import {', '.join(typing)}", ""]
         if "envelope_avro" in self.used:
             self.used.add("Envelope")
-        typed = sorted((n for n in ("AvroRecord", "Envelope", "EventRecord", "as_tuple", "build",
-                                    "envelope_avro", "envelope_of", "optional", "set_field",
-                                    "to_avro_any") if n in self.used), key=_import_order)
+        typed = sorted((n for n in ("EMPTY_MAP", "AvroRecord", "Envelope", "EventRecord",
+                                    "as_tuple", "build", "envelope_avro", "envelope_of",
+                                    "optional", "set_field", "to_avro_any") if n in self.used),
+                       key=_import_order)
         lines.append("from materialabs.events.typed import (")
         lines += [f"    {n}," for n in typed] + [")"]
         return "\n".join(lines) + "\n"
@@ -417,9 +465,9 @@ from __future__ import annotations
 '''
 
 
-def _import_order(name: str) -> tuple[bool, str]:
-    """isort's order: classes (capitalised) before functions."""
-    return (not name[:1].isupper(), name)
+def _import_order(name: str) -> tuple[int, str]:
+    """isort's order: constants, classes, then functions."""
+    return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
 
 
 def _q(text: str) -> str:
@@ -433,6 +481,15 @@ def _wrap_assign(prefix: str, value: str) -> list[str]:
     inner = value[1:-1]
     parts = [p.strip() for p in inner.split(",") if p.strip()]
     return [prefix + "(", *(f"        {p}," for p in parts), "    )"]
+
+
+def _wrap_call(prefix: str, value: str) -> list[str]:
+    """``prefix + value + ")"`` on one line, or the value on a line of its own."""
+    line = f"{prefix}{value})"
+    if len(line) <= 100:
+        return [line]
+    indent = " " * (len(prefix) - len(prefix.lstrip()) + 4)
+    return [prefix.rstrip(), f"{indent}{value})"]
 
 
 def _wrap_entry(prefix: str, value: str) -> list[str]:

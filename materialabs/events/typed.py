@@ -15,16 +15,19 @@ e.g. for another campaign id).
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from materialabs.events.envelope import ENVELOPE_NAMES, Event, utc_now_millis
 
 E = TypeVar("E", bound="EventRecord")
 T = TypeVar("T")
+EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})  # the default of an empty map field
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,8 @@ class EventRecord:
         raise NotImplementedError
 
     @classmethod
-    def from_avro(cls: type[E], data: Mapping[str, Any], *, key: str | None = None,
-                  topic: str | None = None) -> E:
+    def from_avro(cls, data: Mapping[str, Any], *, key: str | None = None,
+                  topic: str | None = None) -> EventRecord:
         raise NotImplementedError
 
     def to_event(self, envelope: Envelope | None = None) -> Event:
@@ -195,7 +198,7 @@ class EventRecord:
                                                  topic=event.topic)
 
 
-def event_class(name: str) -> type[EventRecord]:
+def event_class(name: str) -> builtins.type[EventRecord]:
     """The generated class of event type ``name``."""
     from materialabs.events.types import EVENT_TYPES
 

@@ -6,12 +6,13 @@ module and the schemas disagree). See materialabs/events/typed.py for the base c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from materialabs.events.typed import (
+    EMPTY_MAP,
     AvroRecord,
     Envelope,
     EventRecord,
@@ -79,7 +80,7 @@ class TargetDirection(StrEnum):
     WINDOW = "window"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CampaignTarget(AvroRecord):
     """One property goal."""
 
@@ -97,9 +98,20 @@ class CampaignTarget(AvroRecord):
     high: float | None = None
     """Upper bound (window) or threshold (minimize), in unit."""
 
-    def __post_init__(self) -> None:
-        if type(self.direction) is not TargetDirection:
-            set_field(self, "direction", TargetDirection(self.direction))
+    def __init__(
+        self,
+        *,
+        property: str,
+        unit: str,
+        direction: TargetDirection | str,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> None:
+        set_field(self, "property", property)
+        set_field(self, "unit", unit)
+        set_field(self, "direction", TargetDirection(direction))
+        set_field(self, "low", None if low is None else low)
+        set_field(self, "high", None if high is None else high)
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -121,7 +133,7 @@ class CampaignTarget(AvroRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Crystal(AvroRecord):
     """A periodic crystal as it travels in events (materialabs.crystals.Crystal.as_record())."""
 
@@ -135,13 +147,16 @@ class Crystal(AvroRecord):
     frac_coords: tuple[float, ...]
     """Fractional coordinates, flat, 3 numbers per site in the order of 'species'."""
 
-    def __post_init__(self) -> None:
-        if type(self.lattice_angstrom) is not tuple:
-            set_field(self, "lattice_angstrom", as_tuple(self.lattice_angstrom))
-        if type(self.species) is not tuple:
-            set_field(self, "species", as_tuple(self.species))
-        if type(self.frac_coords) is not tuple:
-            set_field(self, "frac_coords", as_tuple(self.frac_coords))
+    def __init__(
+        self,
+        *,
+        lattice_angstrom: Iterable[float],
+        species: Iterable[str],
+        frac_coords: Iterable[float],
+    ) -> None:
+        set_field(self, "lattice_angstrom", as_tuple(lattice_angstrom))
+        set_field(self, "species", as_tuple(species))
+        set_field(self, "frac_coords", as_tuple(frac_coords))
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -159,7 +174,7 @@ class Crystal(AvroRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class ParentCrystal(AvroRecord):
     """A DFT-confirmed stable candidate offered as a new parent."""
 
@@ -171,9 +186,14 @@ class ParentCrystal(AvroRecord):
     crystal: Crystal
     """The parent structure."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+    ) -> None:
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -189,7 +209,7 @@ class ParentCrystal(AvroRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Prediction(AvroRecord):
     """A model's prediction of one property: ensemble mean and standard deviation."""
 
@@ -204,6 +224,19 @@ class Prediction(AvroRecord):
     """Predictive standard deviation (>= 0), in 'unit'."""
     unit: str
     """Unit of mean and sigma, e.g. 'eV/atom', 'eV'."""
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        mean: float,
+        sigma: float,
+        unit: str,
+    ) -> None:
+        set_field(self, "target", target)
+        set_field(self, "mean", mean)
+        set_field(self, "sigma", sigma)
+        set_field(self, "unit", unit)
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -223,7 +256,7 @@ class Prediction(AvroRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class PropertyValue(AvroRecord):
     """A property value with its origin (DFT, model, experiment)."""
 
@@ -240,6 +273,21 @@ class PropertyValue(AvroRecord):
     """Standard deviation in 'unit' when known (model predictions); null for DFT."""
     source: str
     """Where the value comes from: 'dft', 'model', 'experiment'."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        value: float,
+        unit: str,
+        sigma: float | None = None,
+        source: str,
+    ) -> None:
+        set_field(self, "name", name)
+        set_field(self, "value", value)
+        set_field(self, "unit", unit)
+        set_field(self, "sigma", None if sigma is None else sigma)
+        set_field(self, "source", source)
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -261,7 +309,7 @@ class PropertyValue(AvroRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CampaignFinished(EventRecord):
     """A discovery campaign ended."""
 
@@ -294,11 +342,30 @@ class CampaignFinished(EventRecord):
     message: str = ""
     """Summary or error text."""
 
-    def __post_init__(self) -> None:
-        if type(self.status) is not CampaignStatus:
-            set_field(self, "status", CampaignStatus(self.status))
-        if type(self.best_candidate_ids) is not tuple:
-            set_field(self, "best_candidate_ids", as_tuple(self.best_candidate_ids))
+    def __init__(
+        self,
+        *,
+        status: CampaignStatus | str,
+        rounds_completed: int,
+        dft_calls_used: int,
+        promoted_count: int,
+        best_candidate_ids: Iterable[str] = (),
+        report_cid: str | None = None,
+        message: str = "",
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "status", CampaignStatus(status))
+        set_field(self, "rounds_completed", rounds_completed)
+        set_field(self, "dft_calls_used", dft_calls_used)
+        set_field(self, "promoted_count", promoted_count)
+        set_field(self, "best_candidate_ids", as_tuple(best_candidate_ids))
+        set_field(self, "report_cid", None if report_cid is None else report_cid)
+        set_field(self, "message", message)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -327,7 +394,7 @@ class CampaignFinished(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CampaignStarted(EventRecord):
     """A researcher started a discovery campaign."""
 
@@ -375,12 +442,40 @@ class CampaignStarted(EventRecord):
     seed: int
     """Master random seed."""
 
-    def __post_init__(self) -> None:
-        if type(self.elements) is not tuple:
-            set_field(self, "elements", as_tuple(self.elements))
-        set_field(self, "targets", tuple(CampaignTarget.coerce(i0) for i0 in self.targets))
-        if type(self.methods) is not tuple:
-            set_field(self, "methods", as_tuple(self.methods))
+    def __init__(
+        self,
+        *,
+        name: str,
+        elements: Iterable[str],
+        targets: Iterable[CampaignTarget | Mapping[str, Any]],
+        methods: Iterable[str],
+        policy: str,
+        policy_params_json: str = "{}",
+        dft_backend: str = "replay",
+        dft_budget: int,
+        rounds: int,
+        candidates_per_round: int = 100,
+        max_sites: int = 20,
+        seed: int,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "name", name)
+        set_field(self, "elements", as_tuple(elements))
+        set_field(self, "targets", tuple(CampaignTarget.coerce(i0) for i0 in targets))
+        set_field(self, "methods", as_tuple(methods))
+        set_field(self, "policy", policy)
+        set_field(self, "policy_params_json", policy_params_json)
+        set_field(self, "dft_backend", dft_backend)
+        set_field(self, "dft_budget", dft_budget)
+        set_field(self, "rounds", rounds)
+        set_field(self, "candidates_per_round", candidates_per_round)
+        set_field(self, "max_sites", max_sites)
+        set_field(self, "seed", seed)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -419,7 +514,7 @@ class CampaignStarted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CandidateGenerated(EventRecord):
     """A generator proposed a new candidate crystal."""
 
@@ -457,11 +552,32 @@ class CandidateGenerated(EventRecord):
     model.
     """
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
-        if type(self.parent_ids) is not tuple:
-            set_field(self, "parent_ids", as_tuple(self.parent_ids))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+        method: str,
+        parent_ids: Iterable[str] = (),
+        params_json: str = "{}",
+        seed: int,
+        round: int = 0,
+        model_cid: str | None = None,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "method", method)
+        set_field(self, "parent_ids", as_tuple(parent_ids))
+        set_field(self, "params_json", params_json)
+        set_field(self, "seed", seed)
+        set_field(self, "round", round)
+        set_field(self, "model_cid", None if model_cid is None else model_cid)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -492,7 +608,7 @@ class CandidateGenerated(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CandidatePredicted(EventRecord):
     """The predictor's GNN ensemble scored a candidate."""
 
@@ -519,10 +635,26 @@ class CandidatePredicted(EventRecord):
     round: int = 0
     """Campaign round."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
-        set_field(self, "predictions", tuple(Prediction.coerce(i0) for i0 in self.predictions))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+        predictions: Iterable[Prediction | Mapping[str, Any]],
+        model_cid: str,
+        round: int = 0,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "predictions", tuple(Prediction.coerce(i0) for i0 in predictions))
+        set_field(self, "model_cid", model_cid)
+        set_field(self, "round", round)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -547,7 +679,7 @@ class CandidatePredicted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class CandidatePromoted(EventRecord):
     """A candidate is worth a subscriber's attention."""
 
@@ -582,12 +714,30 @@ class CandidatePromoted(EventRecord):
     model_cid: str | None = None
     """Model behind predicted values."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
-        if type(self.reason) is not PromotionReason:
-            set_field(self, "reason", PromotionReason(self.reason))
-        set_field(self, "values", tuple(PropertyValue.coerce(i0) for i0 in self.values))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+        reduced_formula: str,
+        chemical_system: str,
+        reason: PromotionReason | str,
+        values: Iterable[PropertyValue | Mapping[str, Any]],
+        model_cid: str | None = None,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "reduced_formula", reduced_formula)
+        set_field(self, "chemical_system", chemical_system)
+        set_field(self, "reason", PromotionReason(reason))
+        set_field(self, "values", tuple(PropertyValue.coerce(i0) for i0 in values))
+        set_field(self, "model_cid", None if model_cid is None else model_cid)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -616,7 +766,7 @@ class CandidatePromoted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class DatasetAccepted(EventRecord):
     """Ingest verified an upload and the ledger recorded it as a dataset."""
 
@@ -652,6 +802,33 @@ class DatasetAccepted(EventRecord):
     ledger_seq: int
     """Sequence number of the ledger entry that records the dataset."""
 
+    def __init__(
+        self,
+        *,
+        upload_id: str,
+        lab: str,
+        manifest_cid: str,
+        dataset_cid: str,
+        signature_b64: str,
+        public_key_b64: str,
+        record_count: int,
+        ledger_seq: int,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "upload_id", upload_id)
+        set_field(self, "lab", lab)
+        set_field(self, "manifest_cid", manifest_cid)
+        set_field(self, "dataset_cid", dataset_cid)
+        set_field(self, "signature_b64", signature_b64)
+        set_field(self, "public_key_b64", public_key_b64)
+        set_field(self, "record_count", record_count)
+        set_field(self, "ledger_seq", ledger_seq)
+
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
             **envelope_avro(self, envelope),
@@ -681,7 +858,7 @@ class DatasetAccepted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class DftCompleted(EventRecord):
     """The DFT runner finished (or gave up on) a calculation."""
 
@@ -731,11 +908,41 @@ class DftCompleted(EventRecord):
     round: int = 0
     """Campaign round."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
-        if type(self.status) is not DftStatus:
-            set_field(self, "status", DftStatus(self.status))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+        backend: str,
+        status: DftStatus | str,
+        total_energy_eV: float | None = None,
+        formation_energy_per_atom_eV: float | None = None,
+        band_gap_eV: float | None = None,
+        wall_time_s: float,
+        output_cid: str | None = None,
+        attempts: int = 1,
+        message: str = "",
+        round: int = 0,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "backend", backend)
+        set_field(self, "status", DftStatus(status))
+        set_field(self, "total_energy_eV", None if total_energy_eV is None else total_energy_eV)
+        set_field(self, "formation_energy_per_atom_eV",
+            None if formation_energy_per_atom_eV is None else formation_energy_per_atom_eV)
+        set_field(self, "band_gap_eV", None if band_gap_eV is None else band_gap_eV)
+        set_field(self, "wall_time_s", wall_time_s)
+        set_field(self, "output_cid", None if output_cid is None else output_cid)
+        set_field(self, "attempts", attempts)
+        set_field(self, "message", message)
+        set_field(self, "round", round)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -774,7 +981,7 @@ class DftCompleted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class DftRequested(EventRecord):
     """Acquisition chose a candidate for a DFT calculation."""
 
@@ -804,9 +1011,29 @@ class DftRequested(EventRecord):
     policy: str = ""
     """Acquisition policy that chose it, e.g. 'ucb', 'ei'."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
+    def __init__(
+        self,
+        *,
+        candidate_id: str,
+        crystal: Crystal | Mapping[str, Any],
+        backend: str,
+        round: int,
+        acquisition_score: float | None = None,
+        policy: str = "",
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "candidate_id", candidate_id)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "backend", backend)
+        set_field(self, "round", round)
+        set_field(self, "acquisition_score",
+            None if acquisition_score is None else acquisition_score)
+        set_field(self, "policy", policy)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -833,7 +1060,7 @@ class DftRequested(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class GenerationFinished(EventRecord):
     """The generator finished a round's batch; says how many candidates it emitted and why others
     were dropped.
@@ -856,9 +1083,24 @@ class GenerationFinished(EventRecord):
     wall_time_s: float
     """Time spent generating, in seconds."""
 
-    def __post_init__(self) -> None:
-        if type(self.counts) is not dict:
-            set_field(self, "counts", dict(self.counts))
+    def __init__(
+        self,
+        *,
+        round: int,
+        count: int,
+        counts: Mapping[str, int],
+        wall_time_s: float,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "round", round)
+        set_field(self, "count", count)
+        set_field(self, "counts", dict(counts))
+        set_field(self, "wall_time_s", wall_time_s)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -881,7 +1123,7 @@ class GenerationFinished(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class LedgerAppendRequested(EventRecord):
     """A service asks the ledger to append an entry."""
 
@@ -911,9 +1153,28 @@ class LedgerAppendRequested(EventRecord):
     submitter_signature_b64: str
     """Submitter's Ed25519 signature over the entry body, base64."""
 
-    def __post_init__(self) -> None:
-        if type(self.kind) is not LedgerKind:
-            set_field(self, "kind", LedgerKind(self.kind))
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        kind: LedgerKind | str,
+        cid: str | None = None,
+        metadata_json: str = "{}",
+        submitter_public_key_b64: str,
+        submitter_signature_b64: str,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "request_id", request_id)
+        set_field(self, "kind", LedgerKind(kind))
+        set_field(self, "cid", None if cid is None else cid)
+        set_field(self, "metadata_json", metadata_json)
+        set_field(self, "submitter_public_key_b64", submitter_public_key_b64)
+        set_field(self, "submitter_signature_b64", submitter_signature_b64)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -940,7 +1201,7 @@ class LedgerAppendRequested(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class LedgerEntry(EventRecord):
     """The ledger appended an entry (hash-chained, signed, a Merkle leaf)."""
 
@@ -994,9 +1255,42 @@ class LedgerEntry(EventRecord):
     written before this field existed.
     """
 
-    def __post_init__(self) -> None:
-        if type(self.kind) is not LedgerKind:
-            set_field(self, "kind", LedgerKind(self.kind))
+    def __init__(
+        self,
+        *,
+        seq: int,
+        request_id: str | None = None,
+        kind: LedgerKind | str,
+        cid: str | None = None,
+        metadata_json: str = "{}",
+        prev_hash_hex: str,
+        entry_hash_hex: str,
+        submitter_public_key_b64: str,
+        submitter_signature_b64: str,
+        ledger_signature_b64: str,
+        tree_size: int,
+        root_hash_hex: str,
+        record_b64: str | None = None,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "seq", seq)
+        set_field(self, "request_id", None if request_id is None else request_id)
+        set_field(self, "kind", LedgerKind(kind))
+        set_field(self, "cid", None if cid is None else cid)
+        set_field(self, "metadata_json", metadata_json)
+        set_field(self, "prev_hash_hex", prev_hash_hex)
+        set_field(self, "entry_hash_hex", entry_hash_hex)
+        set_field(self, "submitter_public_key_b64", submitter_public_key_b64)
+        set_field(self, "submitter_signature_b64", submitter_signature_b64)
+        set_field(self, "ledger_signature_b64", ledger_signature_b64)
+        set_field(self, "tree_size", tree_size)
+        set_field(self, "root_hash_hex", root_hash_hex)
+        set_field(self, "record_b64", None if record_b64 is None else record_b64)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -1037,7 +1331,7 @@ class LedgerEntry(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class MaterialRecord(EventRecord):
     """One labelled crystal from an accepted dataset (or a DFT result), for training."""
 
@@ -1073,11 +1367,33 @@ class MaterialRecord(EventRecord):
     properties: dict[str, float] = field(default_factory=dict)
     """Further properties; each key names its unit, e.g. 'bulk_modulus_GPa'."""
 
-    def __post_init__(self) -> None:
-        if type(self.crystal) is not Crystal:
-            set_field(self, "crystal", Crystal.coerce(self.crystal))
-        if type(self.properties) is not dict:
-            set_field(self, "properties", dict(self.properties))
+    def __init__(
+        self,
+        *,
+        material_id: str,
+        source: str,
+        dataset_cid: str | None = None,
+        crystal: Crystal | Mapping[str, Any],
+        formation_energy_per_atom_eV: float | None = None,
+        band_gap_eV: float | None = None,
+        total_energy_eV: float | None = None,
+        properties: Mapping[str, float] = EMPTY_MAP,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "material_id", material_id)
+        set_field(self, "source", source)
+        set_field(self, "dataset_cid", None if dataset_cid is None else dataset_cid)
+        set_field(self, "crystal", crystal if type(crystal) is Crystal else Crystal.coerce(crystal))
+        set_field(self, "formation_energy_per_atom_eV",
+            None if formation_energy_per_atom_eV is None else formation_energy_per_atom_eV)
+        set_field(self, "band_gap_eV", None if band_gap_eV is None else band_gap_eV)
+        set_field(self, "total_energy_eV", None if total_energy_eV is None else total_energy_eV)
+        set_field(self, "properties", dict(properties))
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -1108,7 +1424,7 @@ class MaterialRecord(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class ModelPublished(EventRecord):
     """The retrainer published a model version, recorded in the ledger."""
 
@@ -1144,13 +1460,32 @@ class ModelPublished(EventRecord):
     parent_model_cid: str | None = None
     """Model this one was fine-tuned from."""
 
-    def __post_init__(self) -> None:
-        if type(self.targets) is not tuple:
-            set_field(self, "targets", as_tuple(self.targets))
-        if type(self.metrics) is not dict:
-            set_field(self, "metrics", dict(self.metrics))
-        if type(self.training_data_cids) is not tuple:
-            set_field(self, "training_data_cids", as_tuple(self.training_data_cids))
+    def __init__(
+        self,
+        *,
+        model_cid: str,
+        model_name: str,
+        version: int,
+        ledger_seq: int,
+        targets: Iterable[str],
+        metrics: Mapping[str, float],
+        training_data_cids: Iterable[str],
+        parent_model_cid: str | None = None,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "model_cid", model_cid)
+        set_field(self, "model_name", model_name)
+        set_field(self, "version", version)
+        set_field(self, "ledger_seq", ledger_seq)
+        set_field(self, "targets", as_tuple(targets))
+        set_field(self, "metrics", dict(metrics))
+        set_field(self, "training_data_cids", as_tuple(training_data_cids))
+        set_field(self, "parent_model_cid", None if parent_model_cid is None else parent_model_cid)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -1181,7 +1516,7 @@ class ModelPublished(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class RetrainFinished(EventRecord):
     """The retrainer's verdict on a round's new DFT data: a new model was published, or why not."""
 
@@ -1208,6 +1543,27 @@ class RetrainFinished(EventRecord):
     new_examples: int = 0
     """DFT results added to the training data."""
 
+    def __init__(
+        self,
+        *,
+        round: int,
+        published: bool,
+        model_cid: str | None = None,
+        reason: str,
+        new_examples: int = 0,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "round", round)
+        set_field(self, "published", published)
+        set_field(self, "model_cid", None if model_cid is None else model_cid)
+        set_field(self, "reason", reason)
+        set_field(self, "new_examples", new_examples)
+
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
             **envelope_avro(self, envelope),
@@ -1231,7 +1587,7 @@ class RetrainFinished(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class RoundStarted(EventRecord):
     """The acquisition service opened the next active-learning round of a campaign."""
 
@@ -1250,8 +1606,24 @@ class RoundStarted(EventRecord):
     dft_calls_used: int
     """DFT calculations spent so far in the campaign."""
 
-    def __post_init__(self) -> None:
-        set_field(self, "parents", tuple(ParentCrystal.coerce(i0) for i0 in self.parents))
+    def __init__(
+        self,
+        *,
+        round: int,
+        model_cid: str | None = None,
+        parents: Iterable[ParentCrystal | Mapping[str, Any]],
+        dft_calls_used: int,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "round", round)
+        set_field(self, "model_cid", None if model_cid is None else model_cid)
+        set_field(self, "parents", tuple(ParentCrystal.coerce(i0) for i0 in parents))
+        set_field(self, "dft_calls_used", dft_calls_used)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -1274,7 +1646,7 @@ class RoundStarted(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class UploadRejected(EventRecord):
     """Ingest refused an upload; nothing from it enters the ledger."""
 
@@ -1295,9 +1667,26 @@ class UploadRejected(EventRecord):
     reason: str
     """Human-readable explanation naming the file, record and field at fault."""
 
-    def __post_init__(self) -> None:
-        if type(self.code) is not RejectionCode:
-            set_field(self, "code", RejectionCode(self.code))
+    def __init__(
+        self,
+        *,
+        upload_id: str,
+        lab: str,
+        manifest_cid: str | None = None,
+        code: RejectionCode | str,
+        reason: str,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "upload_id", upload_id)
+        set_field(self, "lab", lab)
+        set_field(self, "manifest_cid", None if manifest_cid is None else manifest_cid)
+        set_field(self, "code", RejectionCode(code))
+        set_field(self, "reason", reason)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {
@@ -1322,7 +1711,7 @@ class UploadRejected(EventRecord):
         })
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class UploadSubmitted(EventRecord):
     """A lab submitted a signed dataset upload (manifest of records) for ingestion."""
 
@@ -1351,6 +1740,29 @@ class UploadSubmitted(EventRecord):
     """Ed25519 signature by the lab's key over the manifest bytes, base64."""
     public_key_b64: str
     """The lab's Ed25519 public key (raw 32 bytes), base64."""
+
+    def __init__(
+        self,
+        *,
+        upload_id: str,
+        lab: str,
+        manifest_cid: str,
+        record_count: int,
+        signature_b64: str,
+        public_key_b64: str,
+        envelope: Envelope | None = None,
+        key: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        set_field(self, "envelope", envelope)
+        set_field(self, "key", key)
+        set_field(self, "topic", topic)
+        set_field(self, "upload_id", upload_id)
+        set_field(self, "lab", lab)
+        set_field(self, "manifest_cid", manifest_cid)
+        set_field(self, "record_count", record_count)
+        set_field(self, "signature_b64", signature_b64)
+        set_field(self, "public_key_b64", public_key_b64)
 
     def to_avro(self, envelope: Envelope | None = None) -> dict[str, Any]:
         return {

@@ -3,6 +3,8 @@
 from materialabs.runtime.core import (
     TYPE_HEADER,
     Context,
+    Handler,
+    Handlers,
     InvalidEvent,
     Outcome,
     Outgoing,
@@ -16,6 +18,6 @@ from materialabs.runtime.core import (
 )
 from materialabs.runtime.state import JsonState
 
-__all__ = ["TYPE_HEADER", "Context", "InvalidEvent", "JsonState", "Outcome", "Outgoing",
-           "RecordProcessor", "RunStats", "ServiceRunner", "ServiceSpec", "build_context",
-           "dispatch", "run_services"]
+__all__ = ["TYPE_HEADER", "Context", "Handler", "Handlers", "InvalidEvent", "JsonState",
+           "Outcome", "Outgoing", "RecordProcessor", "RunStats", "ServiceRunner", "ServiceSpec",
+           "build_context", "dispatch", "run_services"]

@@ -90,7 +90,9 @@ class Context(Generic[P]):
                        topic=draft.topic if topic is None else topic)
 
 
-Handler = Callable[[Any, Context[Any]], Iterable[EventRecord] | None]
+# A handler takes one event type and its service's Context; it yields (or returns) events.
+Handler = Callable[..., Iterable[EventRecord] | None]
+Handlers = Mapping[type[EventRecord], Handler]
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class ServiceSpec(Generic[P]):
     """
 
     name: str
-    handlers: Mapping[type[EventRecord], Handler]
+    handlers: Handlers
     emits: Sequence[type[EventRecord]] = ()
     ports: Callable[[], P] | None = None
     ports_type: type[P] | None = None
@@ -185,8 +187,10 @@ def build_ports(spec: ServiceSpec[P], given: Any = None) -> P:
         return given  # type: ignore[no-any-return]
     overrides = dict(given or {})
     if spec.ports is not None:
-        built = spec.ports()
-        return replace(built, **overrides) if overrides and is_dataclass(built) else built
+        built: Any = spec.ports()
+        if overrides and is_dataclass(built):
+            return replace(built, **overrides)  # type: ignore[type-var,return-value]
+        return built  # type: ignore[no-any-return]
     if spec.ports_type is not None:
         return spec.ports_type(**overrides)
     return SimpleNamespace(**overrides)  # type: ignore[return-value]
@@ -463,7 +467,7 @@ def count(stats: RunStats, outcome: Outcome) -> None:
         stats.dead_lettered += 1
 
 
-def dispatch(handlers: Mapping[type[EventRecord], Handler], event: EventRecord | Event,
+def dispatch(handlers: Handlers, event: EventRecord | Event,
              ctx: Context[Any]) -> Iterator[EventRecord]:
     """A handler run outside the runtime (tests, tools): the handler of ``event``'s type
     (none: nothing), its outputs as they come, each draft given ``ctx``'s envelope.

@@ -136,9 +136,10 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
     # the in-memory table reads it again then.
     rebalanced = [True]
 
-    @app.on_rebalance_complete.connect
-    async def _on_rebalance(sender: Any, **kwargs: Any) -> None:
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's receiver typing
+    async def _on_rebalance(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         rebalanced[0] = True
+
     outputs: dict[str, Any] = {}
 
     def output_topic(name: str) -> Any:

@@ -47,10 +47,15 @@ class _Tree:
 
 class _DictNode(dict):  # type: ignore[type-arg]
     __slots__ = ("_tree", "_pending")
+    _tree: Any  # the _Tree of a working copy; None once committed
+    _pending: Any  # keys set or opened since the copy was made
 
 
 class _ListNode(list):  # type: ignore[type-arg]
     __slots__ = ("_tree", "_pending", "_flat")
+    _tree: Any
+    _pending: Any  # values inserted or opened since the copy was made
+    _flat: bool
 
 
 def _read_only(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -97,8 +102,9 @@ _FROZEN = (FrozenDict, FrozenList)
 
 def _open(node: FrozenDict | FrozenList, tree: _Tree) -> _WorkDict | _WorkList:
     """A working copy of one frozen container (its children are opened when reached)."""
-    if type(node) is FrozenDict:
-        work: Any = _WorkDict(node)
+    work: Any
+    if isinstance(node, FrozenDict):
+        work = _WorkDict(node)
         work._pending = set()
     else:
         work = _WorkList(node)
@@ -420,7 +426,7 @@ def _commit_dict(node: _WorkDict) -> FrozenDict:
                 dict.__delitem__(node, key)
                 dict.__setitem__(node, _json_key(key), value)
     node._tree = node._pending = None
-    node.__class__ = FrozenDict
+    node.__class__ = FrozenDict  # type: ignore[assignment]
     return node  # type: ignore[return-value]
 
 
@@ -445,7 +451,7 @@ def _commit_list(node: _WorkList) -> FrozenList:
                 list.__setitem__(node, index, frozen)
             flat = flat and type(frozen) not in _FROZEN
     node._tree = node._pending = None
-    node.__class__ = FrozenList
+    node.__class__ = FrozenList  # type: ignore[assignment]
     node._flat = flat
     return node  # type: ignore[return-value]
 

@@ -18,7 +18,7 @@ with their latest prediction, and what was evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ from materialabs.events.types import (
 )
 from materialabs.generate.chem import formula_key
 from materialabs.generate.chem import reduced_formula as _formula_of_key
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers
 
 STABLE_E_ABOVE_HULL_EV = 0.025   # eV/atom: within DFT's usual error of the hull
 CONFIDENT_SIGMAS = 2.0           # predicted stable if mean + 2σ is below the hull
@@ -85,7 +85,7 @@ def _with_book(step: Callable[[dict[str, Any], Any, Ctx], Iterator[EventRecord]]
     return handle
 
 
-def reduced_formula(species: list[str]) -> str:
+def reduced_formula(species: Sequence[str]) -> str:
     """pymatgen's reduced formula of a site list (cached per composition)."""
     return _formula_of_key(formula_key(species))
 
@@ -340,7 +340,7 @@ def _finish(book, event, ctx, number: int, message: str,
                            report_cid=None, message=message)
 
 
-HANDLERS = {
+HANDLERS: Handlers = {
     CampaignStarted: _with_book(_on_campaign_started),
     GenerationFinished: _with_book(_on_generation_finished),
     CandidatePredicted: _with_book(_on_predicted),

@@ -14,7 +14,7 @@ from materialabs.crystals import Crystal
 from materialabs.dft.base import DftBackend
 from materialabs.dft.job import run_job
 from materialabs.events.types import DftCompleted, DftRequested
-from materialabs.runtime import Context, InvalidEvent
+from materialabs.runtime import Context, Handlers, InvalidEvent
 
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -38,5 +38,5 @@ def on_requested(event: DftRequested, ctx: Context[DftRunnerPorts]) -> Iterator[
     yield run_job(event, crystal, ports.dft_backends, ports.store, ports.dft_timeout_s)
 
 
-HANDLERS = {DftRequested: on_requested}
+HANDLERS: Handlers = {DftRequested: on_requested}
 EMITS = (DftCompleted,)

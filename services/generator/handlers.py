@@ -47,7 +47,7 @@ from materialabs.generate import saps
 from materialabs.generate.candidate import Candidate
 from materialabs.generate.dedup import Deduplicator
 from materialabs.generate.filters import BatchReport
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers
 
 MIN_PARENTS_PER_ROUND = 24
 CANDIDATES_PER_PARENT = 20  # SAPS keeps up to 60 outcomes a parent; most leave the space
@@ -240,5 +240,5 @@ def _deduplicator(campaign_id: str, book: dict, parents: list[tuple[str, Crystal
     return deduplicator
 
 
-HANDLERS = {CampaignStarted: on_campaign_started, RoundStarted: on_round_started}
+HANDLERS: Handlers = {CampaignStarted: on_campaign_started, RoundStarted: on_round_started}
 EMITS = (CandidateGenerated, GenerationFinished)

@@ -39,7 +39,7 @@ from materialabs.events.types import (
     UploadSubmitted,
 )
 from materialabs.records import LabRecord, Problem, record_from_json, validate_records
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers
 from materialabs.upload import ManifestError, parse_manifest, verify_signature
 
 PRODUCER_LEDGER = "ledger"
@@ -338,6 +338,6 @@ def _request_key(request_id: str) -> str:
     return f"request:{request_id}"
 
 
-HANDLERS = {UploadSubmitted: on_submitted, LedgerEntry: on_ledger_entry,
+HANDLERS: Handlers = {UploadSubmitted: on_submitted, LedgerEntry: on_ledger_entry,
             UploadRejected: on_rejected}
 EMITS = (LedgerAppendRequested, UploadRejected, DatasetAccepted, MaterialRecord)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from materialabs.events.types import LedgerAppendRequested, LedgerEntry, UploadRejected
-from materialabs.runtime import Context, InvalidEvent, ServiceSpec
+from materialabs.runtime import Context, Handlers, InvalidEvent, ServiceSpec
 
 AVRO_TO_LEDGER_KIND = {"key_registration": "key_registered", "key_revocation": "key_revoked"}
 LEDGER_TO_AVRO_KIND = {v: k for k, v in AVRO_TO_LEDGER_KIND.items()}
@@ -174,7 +174,7 @@ def ledger_ports() -> LedgerPorts:
     return LedgerPorts(ledger=Ledger.open(directory, passphrase=passphrase))
 
 
-HANDLERS = {LedgerAppendRequested: on_append_requested}
+HANDLERS: Handlers = {LedgerAppendRequested: on_append_requested}
 EMITS = (LedgerEntry, UploadRejected)
 SERVICE = ServiceSpec(name="ledger", handlers=HANDLERS, emits=EMITS, ports=ledger_ports,
                       ports_type=LedgerPorts)

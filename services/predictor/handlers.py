@@ -32,7 +32,7 @@ from materialabs.crystals import Crystal
 from materialabs.events import EventRecord
 from materialabs.events.types import CandidateGenerated, CandidatePredicted
 from materialabs.models import ModelRefused, ModelRegistry
-from materialabs.runtime import Context, InvalidEvent
+from materialabs.runtime import Context, Handlers, InvalidEvent
 
 log = logging.getLogger(__name__)
 
@@ -134,5 +134,5 @@ def _crystal(event: CandidateGenerated) -> Crystal:
             from error
 
 
-HANDLERS = {CandidateGenerated: on_generated}
+HANDLERS: Handlers = {CandidateGenerated: on_generated}
 EMITS = (CandidatePredicted,)

@@ -28,7 +28,7 @@ from materialabs.events.types import (
     ModelPublished,
     RetrainFinished,
 )
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers, InvalidEvent
 
 PRIMARY = "formation_energy_per_atom"
 MODEL_NAME = "crystal-gnn"
@@ -86,7 +86,7 @@ def _retrain(book: dict, event: DftRequested | DftCompleted, ctx: Ctx
     # them in a fixed order makes the successor (and its CID) the same in every run mode.
     usable = sorted((e for e in book["examples"] if all(e.get(t) is not None for t in targets)),
                     key=lambda e: e["candidate_id"])
-    finish = {"round": event.round, "new_examples": len(usable)}
+    finish: dict[str, Any] = {"round": event.round, "new_examples": len(usable)}
     if not usable:
         yield RetrainFinished(**finish, published=False, model_cid=current_cid,
                               reason="no usable new DFT labels")
@@ -153,6 +153,9 @@ def on_ledger_entry(event: LedgerEntry, ctx: Ctx) -> Iterator[EventRecord]:
         return
     ctx.state["pending"] = pending
     model_cid = event.cid
+    if model_cid is None:
+        raise InvalidEvent(f"ledger entry {event.seq} answers model request "
+                           f"{event.request_id} but records no CID")
     ctx.state["current_model"] = model_cid
     metadata = request["metadata"]
     campaign_id = request["campaign_id"]
@@ -167,5 +170,5 @@ def on_ledger_entry(event: LedgerEntry, ctx: Ctx) -> Iterator[EventRecord]:
         event, campaign_id=campaign_id)
 
 
-HANDLERS = {DftRequested: on_dft, DftCompleted: on_dft, LedgerEntry: on_ledger_entry}
+HANDLERS: Handlers = {DftRequested: on_dft, DftCompleted: on_dft, LedgerEntry: on_ledger_entry}
 EMITS = (RetrainFinished, LedgerAppendRequested, ModelPublished)
