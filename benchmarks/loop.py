@@ -88,7 +88,7 @@ def drive(runner, stop: threading.Event, busy: dict[str, float]) -> None:
 
 def run_round(bus, n: int, seed: int = SEED) -> dict[str, float]:
     """One round through the three services, each in a thread of this process."""
-    from materialabs.loop import load_services
+    from materialabs.bootstrap import services as load_services
     from materialabs.runtime import ServiceRunner
 
     forget_compositions()

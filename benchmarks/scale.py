@@ -52,7 +52,7 @@ def _script(name: str, env: dict[str, str]) -> None:
 
 
 def _leaders(bootstrap: str) -> dict[str, str]:
-    from materialabs.bus.leadership import lease_holders
+    from materialabs.runtime.leadership import lease_holders
 
     return {k: v for k, v in lease_holders(bootstrap, SINGLE_ACTIVE).items() if v}
 

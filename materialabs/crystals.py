@@ -18,7 +18,7 @@ import json
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -103,7 +103,7 @@ class Crystal:
         return cls.from_arrays(structure.lattice.matrix, species, structure.frac_coords)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Crystal:
+    def from_record(cls, record: Mapping[str, Any]) -> Crystal:
         """Inverse of :meth:`as_record` (the Avro ``Crystal`` record).
 
         For records from outside use crystal_io.crystal_from_record, which checks types

@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from materialabs import config
+from materialabs.bootstrap import RUN, SERVICE_NAMES, runners
 from materialabs.campaign import Campaign
 from materialabs.catalog import Catalog, make_row
 from materialabs.crystals import Crystal
 from materialabs.events import Event, decode, default_registry, encode, new_event
 
-SERVICES = ("ledger", "ingest", "generator", "predictor", "acquisition", "dft_runner",
-            "retrainer")
-WATCHED = ("campaigns", "candidates.generated", "candidates.predicted", "dft.requested",
-           "dft.completed", "candidates.promoted", "models.published")
+SERVICES = SERVICE_NAMES
+WATCHED = tuple(RUN.topics)  # what the campaign's watcher reads
 
 
 @dataclass
@@ -166,12 +165,6 @@ class _Bars:
                 bar.close()
 
 
-def load_services() -> list[Any]:
-    from materialabs.cli.serve import load_service
-
-    return [load_service(name) for name in SERVICES]
-
-
 def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: bool = False,
                  report_dir: Path | None = None, progress: bool = True,
                  campaign_id: str | None = None, timeout_s: float | None = None,
@@ -181,7 +174,6 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
     nothing of it reaches the bus, so the campaign's decisions do not depend on it."""
     from materialabs.bus import open_bus
     from materialabs.platform import ensure_platform, platform_paths, publish_default_model
-    from materialabs.runtime import ServiceRunner
 
     started = time.monotonic()
     home = home or config.home()
@@ -197,7 +189,7 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
         raise RuntimeError("--distributed needs MATERIALABS_KAFKA (run `make up` first)")
     bus = open_bus(bootstrap, directory=None if bootstrap else home / "bus")
     registry = default_registry()
-    runners = [] if distributed else [ServiceRunner(spec, bus) for spec in load_services()]
+    in_process = [] if distributed else runners(bus)
     bus.create_topics(list(WATCHED))
     watcher = Watcher(campaign, campaign_id, Catalog(config.catalog_dir()), progress)
     consumer = bus.consumer(f"campaign-watch-{campaign_id}", list(WATCHED))
@@ -209,24 +201,24 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
     limit = timeout_s if timeout_s is not None else campaign.wall_time_budget_s
     try:
         while watcher.outcome.finished is None:
-            for runner in runners:
+            for runner in in_process:
                 runner.step(0.0)
-            for record in consumer.poll(0.05 if runners else 0.5):
+            for record in consumer.poll(0.05 if in_process else 0.5):
                 watcher.see(decode(record.value, registry, topic=record.topic))
             watcher.flush()
             if time.monotonic() - started > limit:
                 raise TimeoutError(f"campaign {campaign.name} did not finish within {limit:.0f} s "
                                    "(wall_time_budget_s)")
         # Let the services settle what the last events caused (offset commits, state).
-        for runner in runners:
+        for runner in in_process:
             while runner.step(0.0):
                 pass
     finally:
         watcher.flush()
         consumer.close()
-        for runner in runners:
+        for runner in in_process:
             runner.close()
-            close = getattr(runner.context.ledger, "close", None)
+            close = getattr(getattr(runner.context.ports, "ledger", None), "close", None)
             if close is not None:
                 close()  # the embedded ledger writer holds the file lock
         bus.close()

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     bootstrap, services = argv[0], argv[1:]
     if not broker_answers(bootstrap):
         return 0  # roles unknown; kafka/status.sh says the broker is down
-    from materialabs.bus.leadership import lease_holders
+    from materialabs.runtime.leadership import lease_holders
 
     for service, holder in lease_holders(bootstrap, services, TIMEOUT_S).items():
         print(service, holder or "-")

@@ -16,7 +16,7 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 from materialabs.bus.murmur2 import partition_for
 from materialabs.bus.port import BusError, Headers, Record, TopicPartition
 from materialabs.bus.segment import SegmentFile, atomic_write, pack_fields, unpack_fields
+from materialabs.bus.table import Change, MemoryTable
 
 DEFAULT_PARTITIONS = 4
 
@@ -72,7 +73,7 @@ class EmbeddedBus:
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[str, dict[TopicPartition, int]] = {}
         self._members: dict[str, list[_EmbeddedConsumer]] = {}
-        self._tables: dict[str, _EmbeddedTable] = {}
+        self._tables: dict[str, MemoryTable] = {}
         self._round_robin = itertools.count()
         self._file_lock: FileLock | None = None
         if self.directory is not None:
@@ -221,11 +222,12 @@ class EmbeddedBus:
             self._save_offsets()
 
     # -- tables -------------------------------------------------------------------
-    def table(self, name: str) -> _EmbeddedTable:
+    def table(self, name: str) -> MemoryTable:
         with self._lock:
             if name not in self._tables:
                 path = self.directory / "tables" / f"{name}.log" if self.directory else None
-                self._tables[name] = _EmbeddedTable(SegmentFile(path) if path else None)
+                self._tables[name] = MemoryTable(_SegmentChangelog(SegmentFile(path))
+                                                 if path else None)
             return self._tables[name]
 
     def close(self) -> None:
@@ -317,51 +319,30 @@ class _EmbeddedConsumer:
             self._bus._leave(self)
 
 
-class _EmbeddedTable:
-    def __init__(self, segment: SegmentFile | None) -> None:
+class _SegmentChangelog:
+    """A table's changes in an append-only segment file (one process owns the folder)."""
+
+    def __init__(self, segment: SegmentFile) -> None:
         self._segment = segment
-        self._data: dict[str, bytes] = {}
-        self._pending: list[tuple[str, bytes | None]] = []
-        if segment is not None:
-            for body in segment.read_all():
-                key, value = unpack_fields(body)
-                self._apply((key or b"").decode(), value)
+        self._read = False
 
-    def _apply(self, key: str, value: bytes | None) -> None:
-        if value is None:
-            self._data.pop(key, None)
-        else:
-            self._data[key] = value
+    def read(self) -> tuple[bool, list[Change]]:
+        if self._read:  # nobody else writes this file: nothing new after the first read
+            return False, []
+        self._read = True
+        changes: list[Change] = []
+        for body in self._segment.read_all():
+            key, value = unpack_fields(body)
+            changes.append(((key or b"").decode(), value))
+        return True, changes
 
-    def get(self, key: str) -> bytes | None:
-        return self._data.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def put(self, key: str, value: bytes | None) -> None:
-        self._apply(key, value)
-        self._pending.append((key, value))
-
-    def items(self) -> Iterator[tuple[str, bytes]]:
-        return iter(list(self._data.items()))
-
-    def flush(self) -> None:
-        if self._segment is not None:
-            for key, value in self._pending:
-                self._segment.append(pack_fields(key.encode(), value))
-            self._segment.flush()
-        self._pending.clear()
-
-    def catch_up(self) -> None:
-        """One process owns an embedded table: nothing to catch up on."""
+    def write(self, changes: Sequence[Change]) -> None:
+        for key, value in changes:
+            self._segment.append(pack_fields(key.encode(), value))
+        self._segment.flush()
 
     def close(self) -> None:
-        if self._segment is not None:
-            self._segment.close()
+        self._segment.close()
 
 
 def open_embedded(directory: Path | str | None = None, **options: Any) -> EmbeddedBus:

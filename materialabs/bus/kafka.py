@@ -8,7 +8,7 @@ only after a batch's outputs are durable. Tables are compacted topics
 (``materialabs.table.<name>``) read back to their end when a service starts.
 
 A bus made with ``transactional_id`` is a single-active service's leader's
-(``materialabs.bus.leadership``): it writes every batch (outputs, table writes, offsets) in
+(``materialabs.runtime.leadership``): it writes every batch (outputs, table writes, offsets) in
 one Kafka transaction, so a deposed leader's late writes are fenced by the broker and never
 read (consumers read committed records only); with ``group_instance_id`` its consumer is a
 static member, which the next leader replaces at once instead of waiting out a session.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -38,6 +38,7 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from materialabs.bus.port import BusError, Record, TopicPartition
+from materialabs.bus.table import Change, MemoryTable
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class KafkaBus:
         self.group_instance_id = group_instance_id
         self._admin: AdminClient | None = None
         self._known: dict[str, int] = {}
-        self._tables: dict[str, _KafkaTable] = {}
+        self._tables: dict[str, MemoryTable] = {}
         self._producer: _KafkaProducer | None = None
         self._reached = False
 
@@ -201,12 +202,13 @@ class KafkaBus:
                               group_instance_id=self.group_instance_id,
                               transactions=transactions)
 
-    def table(self, name: str) -> _KafkaTable:
+    def table(self, name: str) -> MemoryTable:
         if name not in self._tables:
             topic = TABLE_PREFIX + name
             self.create_topics([topic], partitions=1,
                                config={"cleanup.policy": "compact"})
-            self._tables[name] = _KafkaTable(self.bootstrap, topic, self.producer())
+            self._tables[name] = MemoryTable(_TopicChangelog(self.bootstrap, topic,
+                                                             self.producer()))
         return self._tables[name]
 
     def close(self) -> None:
@@ -425,16 +427,14 @@ def _record(message: Any) -> Record:
                   message.value() or b"", headers, message.timestamp()[1])
 
 
-class _KafkaTable:
-    """A dict whose writes go to a compacted topic; read back in full at start."""
+class _TopicChangelog:
+    """A table's changes in a compacted single-partition topic; read back to its end."""
 
     CATCH_UP_LIMIT_S = 120.0
 
     def __init__(self, bootstrap: str, topic: str, producer: _KafkaProducer) -> None:
         self.topic = topic
         self._producer = producer
-        self._data: dict[str, bytes] = {}
-        self._pending: list[tuple[str, bytes | None]] = []
         # A group id is required by librdkafka, but an assigned (not subscribed) reader
         # never joins the group and never commits.
         self._reader = Consumer({**consumer_config(bootstrap, "materialabs-table-reader"),
@@ -442,15 +442,17 @@ class _KafkaTable:
         self._partition = KafkaTopicPartition(topic, 0)
         self._reader.assign([KafkaTopicPartition(topic, 0, OFFSET_BEGINNING)])
         self._position = 0  # next offset to read
-        self.catch_up()
 
-    def catch_up(self) -> None:
+    def read(self) -> tuple[bool, list[Change]]:
+        """What other writers (or an earlier life of this service) added since the last read."""
         _, end = self._reader.get_watermark_offsets(self._partition, timeout=ADMIN_TIMEOUT_S)
         deadline = time.monotonic() + self.CATCH_UP_LIMIT_S
+        changes: list[Change] = []
         while self._position < end:
             for m in _take(self._reader, 10_000, 0.2):
                 if m.error() is None:
-                    self._apply(_record(m), tombstone=m.value() is None)
+                    changes.append(((m.key() or b"").decode(), m.value()))
+                    self._position = m.offset() + 1
             if self._position < end:
                 # Compaction can leave a gap at the end: the fetch position says how far
                 # the reader really is.
@@ -459,41 +461,12 @@ class _KafkaTable:
             if time.monotonic() > deadline:
                 raise BusError(f"table {self.topic}: read {self._position} of {end} "
                                f"records in {self.CATCH_UP_LIMIT_S:.0f} s")
+        return False, changes
 
-    def _apply(self, record: Record, tombstone: bool) -> None:
-        key = (record.key or b"").decode()
-        if tombstone:
-            self._data.pop(key, None)
-        else:
-            self._data[key] = record.value
-        self._position = record.offset + 1
-
-    def get(self, key: str) -> bytes | None:
-        return self._data.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def put(self, key: str, value: bytes | None) -> None:
-        if value is None:
-            self._data.pop(key, None)
-        else:
-            self._data[key] = value
-        self._pending.append((key, value))
-
-    def items(self) -> Iterator[tuple[str, bytes]]:
-        return iter(list(self._data.items()))
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        for key, value in self._pending:
+    def write(self, changes: Sequence[Change]) -> None:
+        for key, value in changes:
             self._producer.send(self.topic, value, key=key.encode(), partition=0)
         self._producer.flush()
-        self._pending.clear()
 
     def close(self) -> None:
         self._reader.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -15,15 +13,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from materialabs.bus import KAFKA_ENV, BusError, open_bus
+from materialabs import bootstrap
+from materialabs.bus import KAFKA_ENV, BusError
 from materialabs.cli import UserError
-from materialabs.runtime import ServiceRunner, ServiceSpec
+from materialabs.runtime import ServiceSpec
 
 DESCRIPTION = f"""\
 Run one service: consume its topics, call its handler, produce what it returns.
 
 SERVICE is a folder name under services/ (its app.py defines SERVICE = ServiceSpec(...))
-or a path to such an app.py file. With ${KAFKA_ENV} (or --bootstrap) set the service
+or a path to such an app.py file; it consumes the topics of the event types its
+handlers take. With ${KAFKA_ENV} (or --bootstrap) set the service
 runs against that Kafka broker; otherwise against the file-backed embedded bus in
 --data-dir, which one process owns at a time.
 
@@ -66,69 +66,45 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_service(reference: str) -> ServiceSpec:
-    """The ServiceSpec named SERVICE in services/<name>/app.py or in a given .py file."""
-    if reference.endswith(".py"):
-        path = Path(reference)
-        if not path.is_file():
-            raise UserError(f"{path}: no such app file")
-        spec = importlib.util.spec_from_file_location(f"_materialabs_app_{path.stem}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module_name = f"services.{reference.replace('-', '_')}.app"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            raise UserError(f"no service {reference!r} ({module_name}: {error})") from error
-    service = getattr(module, "SERVICE", None)
-    if not isinstance(service, ServiceSpec):
-        raise UserError(f"{reference}: expected SERVICE = ServiceSpec(...) in its app.py")
-    return service
+def load_service(reference: str) -> ServiceSpec[Any]:
+    """The ServiceSpec of SERVICE (a name under services/ or an app.py path)."""
+    try:
+        return bootstrap.load_service(reference)
+    except bootstrap.WiringError as error:
+        raise UserError(str(error)) from error
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
                         stream=sys.stderr)
     service = load_service(args.service)
-    if args.bootstrap and args.engine == "faust":
-        if args.until_idle is not None:
-            raise UserError("--until-idle needs --engine loop (a Faust worker runs "
-                            "until stopped)")
-        from materialabs.bus.faust_worker import run_worker
-
-        print(f"{service.name}: Faust worker on Kafka {args.bootstrap}", file=sys.stderr,
-              flush=True)
-        run_worker(service, args.bootstrap)
-        return 0
+    faust = bool(args.bootstrap) and args.engine == "faust"
+    if faust and args.until_idle is not None:
+        raise UserError("--until-idle needs --engine loop (a Faust worker runs until stopped)")
     stop = threading.Event()
-    if args.bootstrap and service.single_active:
+    if args.bootstrap and service.single_active and not faust:
         return _serve_single_active(service, args, stop)
+    if not faust:  # a Faust worker handles its own signals
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    where = f"Kafka {args.bootstrap}" if args.bootstrap else f"embedded bus {args.data_dir}"
+    how = "Faust worker" if faust else f"consuming {', '.join(service.input_topics)}"
+    print(f"{service.name}: {how} on {where}", file=sys.stderr, flush=True)
     try:
-        bus = open_bus(args.bootstrap, args.data_dir)
-        runner = ServiceRunner(service, bus, group=args.group)
+        stats = bootstrap.run_service(service, bootstrap=args.bootstrap, data_dir=args.data_dir,
+                                      engine=args.engine, group=args.group,
+                                      until_idle=args.until_idle, max_records=args.max_records,
+                                      stop=stop)
     except BusError as error:
         raise UserError(str(error)) from error
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    where = f"Kafka {args.bootstrap}" if args.bootstrap else f"embedded bus {args.data_dir}"
-    print(f"{service.name}: consuming {', '.join(service.consumes)} on {where}",
-          file=sys.stderr, flush=True)
-    try:
-        stats = runner.run(stop=stop, idle_exit_s=args.until_idle, max_records=args.max_records)
-    except KeyboardInterrupt:
-        stats = runner.stats
-    finally:
-        runner.close()
-        bus.close()
-    print(f"{service.name}: {stats.as_dict()}", file=sys.stderr, flush=True)
+    if stats is not None:
+        print(f"{service.name}: {stats.as_dict()}", file=sys.stderr, flush=True)
     return 0
 
 
 def _serve_single_active(service: ServiceSpec, args: argparse.Namespace,
                          stop: threading.Event) -> int:
     """One instance of a single-active service: standby until it holds the lease."""
-    from materialabs.bus.leadership import serve_single_active
+    from materialabs.runtime.leadership import serve_single_active
 
     member = args.instance or f"{service.name}@{socket.gethostname()}"
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

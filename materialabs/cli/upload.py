@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +178,6 @@ class Outcome:
         return self.event.type == "DatasetAccepted"
 
 
-OUTCOME_TOPICS = ["datasets.accepted", "uploads.rejected"]
-
-
 def submit(key: Any, lab: str, method: str, result: Any, ledger_path: Path,
            timeout_s: float) -> Outcome:
     """Store, sign, publish and wait for the outcome (embedded or distributed)."""
@@ -215,13 +212,10 @@ def publish(bus: Any, event: Any) -> None:
 
 def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float) -> Outcome:
     from ledger import Ledger, LogError
-    from materialabs import config
+    from materialabs import bootstrap, config
     from materialabs.bus import BusError
     from materialabs.bus.embedded import EmbeddedBus
     from materialabs.catalog import Catalog
-    from materialabs.runtime import ServiceRunner
-    from services.ingest.app import SERVICE as INGEST
-    from services.ledger.app import SERVICE as LEDGER
 
     try:
         ledger = Ledger.open(ledger_path)
@@ -234,12 +228,8 @@ def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: floa
         raise UserError(f"{error}; wait for the running campaign or set MATERIALABS_KAFKA") \
             from None
     try:
-        runners = [
-            ServiceRunner(replace(LEDGER, ports=None), bus, ports={"ledger": ledger}),
-            ServiceRunner(replace(INGEST, ports=None), bus, ports={
-                "store": store, "ledger": ledger, "catalog": Catalog(config.catalog_dir())}),
-        ]
-        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", OUTCOME_TOPICS)
+        runners = bootstrap.upload_runners(bus, ledger, store, Catalog(config.catalog_dir()))
+        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", bootstrap.UPLOAD.topics)
         publish(bus, submitted_event(upload))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -257,14 +247,15 @@ def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: floa
 
 def _submit_distributed(upload: Any, ledger_path: Path, timeout_s: float) -> Outcome:
     from materialabs import config
+    from materialabs.bootstrap import UPLOAD
     from materialabs.bus import BusError, open_bus
 
     try:
         bus = open_bus(config.kafka_bootstrap())
         # Created here with the platform's partition count, not auto-created with the
         # broker's default of one (services reading them together need equal counts).
-        bus.create_topics(["uploads.submitted", *OUTCOME_TOPICS])
-        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", OUTCOME_TOPICS)
+        bus.create_topics([*(c.TOPIC for c in UPLOAD.emits), *UPLOAD.topics])
+        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", UPLOAD.topics)
         publish(bus, submitted_event(upload))
     except BusError as error:
         raise UserError(f"cannot reach the broker at {config.kafka_bootstrap()}: {error}") \

@@ -1,8 +1,8 @@
 """A real-DFT spot check after a campaign: a few small promoted candidates re-run with GPAW.
 
 The demo campaign's DFT is the replay oracle (recorded Materials Project labels). This
-module takes the smallest promoted candidates (a few sites each), sends each through the
-dft-runner's own handler (``services.dft_runner.handlers.handle``) with a GPAW backend at
+module takes the smallest promoted candidates (a few sites each), runs each as the
+dft-runner runs a job (``materialabs.dft.job.run_job``) with a GPAW backend at
 :meth:`GpawSettings.quick` settings, stores the output in the content store like any other
 DFT result, and returns one row per call for the report.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from materialabs.crystals import Crystal
-from materialabs.events import Event, new_event
+from materialabs.events import Event, new_envelope
 
 DEFAULT_CHECKS = 2            # `materialabs demo --gpaw-checks`
 MAX_SITES = 5                 # seconds per job at quick settings; larger cells take minutes
@@ -173,19 +173,17 @@ def _quick_backend(settings: Any, cache_dir: Path | None) -> tuple[Any, Any]:
 
 def _run_one(candidate: CheckCandidate, backend: Any, timeout_s: float, store: Any,
              campaign_id: str, round_number: int) -> GpawCheck:
-    """Through the dft-runner's handler, so the output is stored as for any DFT job."""
-    from materialabs.runtime import Context
-    from services.dft_runner.handlers import handle
+    """As the dft-runner runs a job (``run_job``), so the output is stored as for any DFT job."""
+    from materialabs.dft.job import run_job
+    from materialabs.events.types import DftRequested
 
-    request = new_event("DftRequested", {
-        "candidate_id": candidate.candidate_id, "crystal": candidate.crystal.as_record(),
-        "backend": "gpaw", "round": round_number, "acquisition_score": None,
-        "policy": PRODUCER}, producer=PRODUCER, campaign_id=campaign_id)
-    context = Context(service=PRODUCER, state={}, store=store,
-                      ports={"dft_backends": {"gpaw": backend}, "dft_timeout_s": timeout_s})
+    request = DftRequested(
+        candidate_id=candidate.candidate_id, crystal=candidate.crystal.as_record(),
+        backend="gpaw", round=round_number, acquisition_score=None, policy=PRODUCER,
+        envelope=new_envelope(PRODUCER, campaign_id=campaign_id))
     started = time.monotonic()
-    completed = next(iter(handle(request, context)))
-    energy = completed["formation_energy_per_atom_eV"]
+    completed = run_job(request, candidate.crystal, {"gpaw": backend}, store, timeout_s)
+    energy = completed.formation_energy_per_atom_eV
     return GpawCheck(
         candidate_id=candidate.candidate_id, reduced_formula=candidate.reduced_formula,
         sites=candidate.sites,
@@ -195,8 +193,8 @@ def _run_one(candidate: CheckCandidate, backend: Any, timeout_s: float, store: A
         campaign_source=candidate.campaign_source,
         # the whole call: the job plus any elemental reference computed for it
         wall_time_s=time.monotonic() - started,
-        status=completed["status"], message=completed["message"],
-        output_cid=completed["output_cid"])
+        status=completed.status.value, message=completed.message,
+        output_cid=completed.output_cid)
 
 
 def _skipped(candidate: CheckCandidate, message: str) -> GpawCheck:

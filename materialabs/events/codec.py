@@ -15,6 +15,7 @@ from fastavro.validation import ValidationError, validate
 
 from materialabs.events.envelope import Event
 from materialabs.events.registry import EventSchema, SchemaRegistry, default_registry
+from materialabs.events.typed import EventRecord
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -33,8 +34,14 @@ class DecodeError(ValueError):
         self.detail = detail
 
 
-def encode(event: Event, registry: SchemaRegistry | None = None, *, check: bool = False) -> bytes:
-    """Encode with the current schema of ``event.type``; ``check`` validates first (slower)."""
+def encode(event: Event | EventRecord, registry: SchemaRegistry | None = None, *,
+           check: bool = False) -> bytes:
+    """Encode with the current schema of ``event.type``; ``check`` validates first (slower).
+
+    A typed event encodes to the same bytes as its untyped form (``to_event()``).
+    """
+    if isinstance(event, EventRecord):
+        event = event.to_event()
     registry = registry or default_registry()
     schema = registry.schema(event.type)
     if check:
@@ -144,3 +151,9 @@ def decode(
     if key is None and reader.key_field and payload.get(reader.key_field) is not None:
         key = str(payload[reader.key_field])
     return Event(type=reader.name, payload=payload, key=key, topic=topic or reader.topic)
+
+
+def decode_typed(data: bytes, registry: SchemaRegistry | None = None, *,
+                 key: str | None = None, topic: str | None = None) -> EventRecord:
+    """Decode into the event type's generated dataclass (``materialabs.events.types``)."""
+    return EventRecord.from_event(decode(data, registry, key=key, topic=topic))

@@ -2,16 +2,15 @@
 
 from materialabs import ports
 from materialabs.runtime import ServiceSpec
-from services.acquisition.handlers import handle
+from services.acquisition.handlers import EMITS, HANDLERS, AcquisitionPorts
 
 
-def build_ports() -> dict:
-    return {"hull": ports.hull()}
+def build_ports() -> AcquisitionPorts:
+    return AcquisitionPorts(hull=ports.hull())
 
 
-SERVICE = ServiceSpec(name="acquisition",
-                      consumes=["campaigns", "candidates.predicted", "dft.completed"],
-                      handler=handle, produces=["dft.requested", "candidates.promoted"],
-                      ports=build_ports,
-                      # One book per campaign, fed by predictions keyed by structure hash.
+SERVICE = ServiceSpec(name="acquisition", handlers=HANDLERS, emits=EMITS, ports=build_ports,
+                      ports_type=AcquisitionPorts,
+                      # A leader and standbys: one book per campaign, fed by predictions keyed by
+                      # structure hash.
                       single_active=True)

@@ -13,13 +13,13 @@ Waiting on counts, not on time, makes the decisions the same whatever order the 
 interleave in, so an embedded and a distributed run with the same seed agree.
 
 State (durable, per campaign): the spec, each round's counters, the pool of candidates
-with their latest prediction, and what was evaluated. Ports: ``hull`` (HullReference on
-the model's energy scale).
+with their latest prediction, and what was evaluated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,10 +34,22 @@ from materialabs.acquisition.policies import (
 )
 from materialabs.campaign import Campaign
 from materialabs.crystals import Crystal
-from materialabs.events import Event
+from materialabs.events import EventRecord
+from materialabs.events.envelope import ENVELOPE_NAMES
+from materialabs.events.types import (
+    CampaignFinished,
+    CampaignStarted,
+    CandidatePredicted,
+    CandidatePromoted,
+    DftCompleted,
+    DftRequested,
+    GenerationFinished,
+    RetrainFinished,
+    RoundStarted,
+)
 from materialabs.generate.chem import formula_key
 from materialabs.generate.chem import reduced_formula as _formula_of_key
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers
 
 STABLE_E_ABOVE_HULL_EV = 0.025   # eV/atom: within DFT's usual error of the hull
 CONFIDENT_SIGMAS = 2.0           # predicted stable if mean + 2σ is below the hull
@@ -45,28 +57,35 @@ ENERGY = "formation_energy_per_atom"
 GAP = "band_gap"
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    campaign_id = event.campaign_id
-    if not campaign_id:
-        return
-    # Topics interleave freely: a campaign's predictions may arrive before its start event
-    # (another topic, another partition). So a book is opened by whichever event comes
-    # first, and decisions wait until the spec from CampaignStarted is in it.
-    book = ctx.state.get(_key(campaign_id)) or _new_book()
-    if event.type == "CampaignStarted":
-        if book["spec"] is None:
-            book["spec"] = _spec(event)
-            for number in sorted(int(n) for n in book["rounds"]):
-                yield from _maybe_select(book, event, ctx, number)
-    else:
-        handler = _HANDLERS.get(event.type)
-        if handler is None:
+@dataclass(frozen=True)
+class AcquisitionPorts:
+    hull: Any
+    """HullReference on the model's energy scale (``hull_energy_per_atom(formula)``)."""
+
+
+Ctx = Context[AcquisitionPorts]
+
+
+def _with_book(step: Callable[[dict[str, Any], Any, Ctx], Iterator[EventRecord]]
+               ) -> Callable[[Any, Ctx], Iterator[EventRecord]]:
+    """The handler of one event type: ``step`` over the campaign's book."""
+
+    def handle(event: Any, ctx: Ctx) -> Iterator[EventRecord]:
+        campaign_id = event.campaign_id
+        if not campaign_id:
             return
-        yield from handler(book, event, ctx)
-    ctx.state[_key(campaign_id)] = book
+        # Topics interleave freely: a campaign's predictions may arrive before its start
+        # event (another topic, another partition). So a book is opened by whichever event
+        # comes first, and decisions wait until the spec from CampaignStarted is in it.
+        book = ctx.state.get(_key(campaign_id)) or _new_book()
+        yield from step(book, event, ctx)
+        ctx.state[_key(campaign_id)] = book
+
+    handle.__name__ = handle.__qualname__ = step.__name__.lstrip("_")
+    return handle
 
 
-def reduced_formula(species: list[str]) -> str:
+def reduced_formula(species: Sequence[str]) -> str:
     """pymatgen's reduced formula of a site list (cached per composition)."""
     return _formula_of_key(formula_key(species))
 
@@ -80,9 +99,8 @@ def _new_book() -> dict[str, Any]:
             "finished": False}
 
 
-def _spec(event: Event) -> dict[str, Any]:
-    envelope = ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")
-    return {k: v for k, v in event.payload.items() if k not in envelope}
+def _spec(event: CampaignStarted) -> dict[str, Any]:
+    return {k: v for k, v in event.to_avro().items() if k not in ENVELOPE_NAMES}
 
 
 def _round(book: dict[str, Any], number: int) -> dict[str, Any]:
@@ -93,46 +111,53 @@ def _round(book: dict[str, Any], number: int) -> dict[str, Any]:
 
 # -- events -------------------------------------------------------------------------------------
 
-def _on_generation_finished(book, event, ctx) -> Iterator[Event]:
-    state = _round(book, event["round"])
-    state["expected"] = int(event["count"])
-    yield from _maybe_select(book, event, ctx, event["round"])
+def _on_campaign_started(book, event: CampaignStarted, ctx) -> Iterator[EventRecord]:
+    if book["spec"] is None:
+        book["spec"] = _spec(event)
+        for number in sorted(int(n) for n in book["rounds"]):
+            yield from _maybe_select(book, event, ctx, number)
 
 
-def _on_predicted(book, event, ctx) -> Iterator[Event]:
-    number = event["round"]
+def _on_generation_finished(book, event: GenerationFinished, ctx) -> Iterator[EventRecord]:
+    state = _round(book, event.round)
+    state["expected"] = int(event.count)
+    yield from _maybe_select(book, event, ctx, event.round)
+
+
+def _on_predicted(book, event: CandidatePredicted, ctx) -> Iterator[EventRecord]:
+    number = event.round
     state = _round(book, number)
-    candidate_id = event["candidate_id"]
+    candidate_id = event.candidate_id
     if candidate_id not in state["predicted"]:
         state["predicted"].append(candidate_id)
-    values = {p["target"]: (p["mean"], p["sigma"]) for p in event["predictions"]}
+    values = {p.target: (p.mean, p.sigma) for p in event.predictions}
     entry = book["pool"].get(candidate_id)
     if entry is None:
-        formula = reduced_formula(event["crystal"]["species"])
+        formula = reduced_formula(event.crystal.species)
         # The hull at this composition, now rather than when the round's pool is complete:
         # building a chemical system's phase diagram costs milliseconds, and here it
         # overlaps with the rest of the round being generated and scored.
         entry = book["pool"][candidate_id] = {
-            "crystal": event["crystal"], "formula": formula, "round": number,
+            "crystal": event.crystal.to_avro(), "formula": formula, "round": number,
             "evaluated": False, "dft": None,
-            "hull_eV": ctx.ports["hull"].hull_energy_per_atom(formula)}
+            "hull_eV": ctx.ports.hull.hull_energy_per_atom(formula)}
     entry["prediction"] = values
-    entry["model_cid"] = event["model_cid"]
+    entry["model_cid"] = event.model_cid
     yield from _maybe_select(book, event, ctx, number)
 
 
-def _on_dft_completed(book, event, ctx) -> Iterator[Event]:
-    number = event["round"]
+def _on_dft_completed(book, event: DftCompleted, ctx) -> Iterator[EventRecord]:
+    number = event.round
     state = _round(book, number)
-    candidate_id = event["candidate_id"]
+    candidate_id = event.candidate_id
     if candidate_id in state["completed"]:
         return
     state["completed"].append(candidate_id)
     entry = book["pool"].get(candidate_id)
     if entry is not None:
-        entry["dft"] = {"status": event["status"],
-                        "formation_energy_per_atom_eV": event["formation_energy_per_atom_eV"],
-                        "band_gap_eV": event["band_gap_eV"]}
+        entry["dft"] = {"status": event.status.value,
+                        "formation_energy_per_atom_eV": event.formation_energy_per_atom_eV,
+                        "band_gap_eV": event.band_gap_eV}
         promotion = _dft_promotion(book, entry, candidate_id, event, ctx)
         if promotion is not None:
             state["parents"].append(candidate_id)
@@ -140,23 +165,15 @@ def _on_dft_completed(book, event, ctx) -> Iterator[Event]:
     yield from _maybe_advance(book, event, ctx, number)
 
 
-def _on_retrain_finished(book, event, ctx) -> Iterator[Event]:
-    state = _round(book, event["round"])
-    state["retrained"] = event["model_cid"] or ""
-    yield from _maybe_advance(book, event, ctx, event["round"])
-
-
-_HANDLERS = {
-    "GenerationFinished": _on_generation_finished,
-    "CandidatePredicted": _on_predicted,
-    "DftCompleted": _on_dft_completed,
-    "RetrainFinished": _on_retrain_finished,
-}
+def _on_retrain_finished(book, event: RetrainFinished, ctx) -> Iterator[EventRecord]:
+    state = _round(book, event.round)
+    state["retrained"] = event.model_cid or ""
+    yield from _maybe_advance(book, event, ctx, event.round)
 
 
 # -- decisions ------------------------------------------------------------------------------------
 
-def _maybe_select(book, event, ctx, number: int) -> Iterator[Event]:
+def _maybe_select(book, event, ctx, number: int) -> Iterator[EventRecord]:
     state = _round(book, number)
     if (book["spec"] is None or state["selected"] is not None or state["expected"] is None
             or len(state["predicted"]) < state["expected"] or book["finished"]):
@@ -170,20 +187,20 @@ def _maybe_select(book, event, ctx, number: int) -> Iterator[Event]:
     book["dft_calls"] += len(picks)
     for candidate_id, score in picks:
         book["pool"][candidate_id]["evaluated"] = True
-        yield ctx.event("DftRequested", {
-            "candidate_id": candidate_id, "crystal": book["pool"][candidate_id]["crystal"],
-            "backend": campaign.dft_backend, "round": number,
-            "acquisition_score": float(score), "policy": campaign.policy}, cause=event)
+        yield DftRequested(
+            candidate_id=candidate_id, crystal=book["pool"][candidate_id]["crystal"],
+            backend=campaign.dft_backend, round=number, acquisition_score=float(score),
+            policy=campaign.policy)
     yield from _confident_promotions(book, open_ids, event, ctx)
     if not picks:
         yield from _finish(book, event, ctx, number, "nothing left to evaluate")
 
 
 def _choose(campaign: Campaign, book, open_ids: list[str], k: int, number: int,
-            ctx: Context) -> list[tuple[str, float]]:
+            ctx: Ctx) -> list[tuple[str, float]]:
     if k <= 0:
         return []
-    hull = ctx.ports["hull"]
+    hull = ctx.ports.hull
     entries = [book["pool"][cid] for cid in open_ids]
     energy_mean = np.array([e["prediction"][ENERGY][0] for e in entries])
     energy_sigma = np.array([e["prediction"][ENERGY][1] for e in entries])
@@ -238,24 +255,25 @@ def _gap_ok(campaign: Campaign, gap: float | None) -> bool:
     return bounds is None or gap is None or bounds[0] <= gap <= bounds[1]
 
 
-def _dft_promotion(book, entry, candidate_id, event, ctx) -> Event | None:
-    if event["status"] != "ok" or event["formation_energy_per_atom_eV"] is None:
+def _dft_promotion(book, entry, candidate_id, event: DftCompleted,
+                   ctx) -> CandidatePromoted | None:
+    if event.status != "ok" or event.formation_energy_per_atom_eV is None:
         return None
     campaign = Campaign.from_event_fields(book["spec"])
-    e_hull = event["formation_energy_per_atom_eV"] - _hull_energy(entry, ctx.ports["hull"])
-    if e_hull > STABLE_E_ABOVE_HULL_EV or not _gap_ok(campaign, event["band_gap_eV"]):
+    e_hull = event.formation_energy_per_atom_eV - _hull_energy(entry, ctx.ports.hull)
+    if e_hull > STABLE_E_ABOVE_HULL_EV or not _gap_ok(campaign, event.band_gap_eV):
         return None
     book["promoted"].append(candidate_id)
-    values = [_value(ENERGY, event["formation_energy_per_atom_eV"], "eV/atom", None, "dft"),
+    values = [_value(ENERGY, event.formation_energy_per_atom_eV, "eV/atom", None, "dft"),
               _value("e_above_hull", e_hull, "eV/atom", None, "dft")]
-    if event["band_gap_eV"] is not None:
-        values.append(_value(GAP, event["band_gap_eV"], "eV", None, "dft"))
-    return _promotion(entry, candidate_id, "dft_confirmed", values, event, ctx)
+    if event.band_gap_eV is not None:
+        values.append(_value(GAP, event.band_gap_eV, "eV", None, "dft"))
+    return _promotion(entry, candidate_id, "dft_confirmed", values)
 
 
-def _confident_promotions(book, open_ids, event, ctx) -> Iterator[Event]:
+def _confident_promotions(book, open_ids, event, ctx) -> Iterator[EventRecord]:
     campaign = Campaign.from_event_fields(book["spec"])
-    hull = ctx.ports["hull"]
+    hull = ctx.ports.hull
     for candidate_id in open_ids:
         entry = book["pool"][candidate_id]
         if candidate_id in book["promoted"]:
@@ -270,7 +288,7 @@ def _confident_promotions(book, open_ids, event, ctx) -> Iterator[Event]:
                   _value("e_above_hull", e_hull, "eV/atom", sigma, "model")]
         if gap:
             values.append(_value(GAP, gap[0], "eV", gap[1], "model"))
-        yield _promotion(entry, candidate_id, "predicted_confidently", values, event, ctx)
+        yield _promotion(entry, candidate_id, "predicted_confidently", values)
 
 
 def _hull_energy(entry: dict, hull) -> float:
@@ -284,15 +302,15 @@ def _value(name: str, value: float, unit: str, sigma: float | None, source: str)
             "sigma": None if sigma is None else float(sigma), "source": source}
 
 
-def _promotion(entry, candidate_id, reason, values, event, ctx) -> Event:
+def _promotion(entry, candidate_id, reason, values) -> CandidatePromoted:
     crystal = Crystal.from_record(entry["crystal"])
-    return ctx.event("CandidatePromoted", {
-        "candidate_id": candidate_id, "crystal": entry["crystal"],
-        "reduced_formula": entry["formula"], "chemical_system": crystal.chemical_system,
-        "reason": reason, "values": values, "model_cid": entry.get("model_cid")}, cause=event)
+    return CandidatePromoted(
+        candidate_id=candidate_id, crystal=entry["crystal"], reduced_formula=entry["formula"],
+        chemical_system=crystal.chemical_system, reason=reason, values=values,
+        model_cid=entry.get("model_cid"))
 
 
-def _maybe_advance(book, event, ctx, number: int) -> Iterator[Event]:
+def _maybe_advance(book, event, ctx, number: int) -> Iterator[EventRecord]:
     state = _round(book, number)
     if (book["spec"] is None or state["advanced"] or state["selected"] is None
             or state["retrained"] is None
@@ -307,17 +325,26 @@ def _maybe_advance(book, event, ctx, number: int) -> Iterator[Event]:
     else:
         parents = [{"candidate_id": cid, "crystal": book["pool"][cid]["crystal"]}
                    for cid in state["parents"]]
-        yield ctx.event("RoundStarted", {
-            "round": number + 1, "model_cid": state["retrained"] or None,
-            "parents": parents, "dft_calls_used": book["dft_calls"]}, cause=event)
+        yield RoundStarted(round=number + 1, model_cid=state["retrained"] or None,
+                           parents=parents, dft_calls_used=book["dft_calls"])
 
 
 def _finish(book, event, ctx, number: int, message: str,
-            status: str = "completed") -> Iterator[Event]:
+            status: str = "completed") -> Iterator[EventRecord]:
     book["finished"] = True
     best = sorted((cid for cid in book["promoted"]),
                   key=lambda cid: book["pool"][cid]["prediction"][ENERGY][0])[:10]
-    yield ctx.event("CampaignFinished", {
-        "status": status, "rounds_completed": number + 1, "dft_calls_used": book["dft_calls"],
-        "promoted_count": len(book["promoted"]), "best_candidate_ids": best,
-        "report_cid": None, "message": message}, cause=event)
+    yield CampaignFinished(status=status, rounds_completed=number + 1,
+                           dft_calls_used=book["dft_calls"],
+                           promoted_count=len(book["promoted"]), best_candidate_ids=best,
+                           report_cid=None, message=message)
+
+
+HANDLERS: Handlers = {
+    CampaignStarted: _with_book(_on_campaign_started),
+    GenerationFinished: _with_book(_on_generation_finished),
+    CandidatePredicted: _with_book(_on_predicted),
+    DftCompleted: _with_book(_on_dft_completed),
+    RetrainFinished: _with_book(_on_retrain_finished),
+}
+EMITS = (DftRequested, CandidatePromoted, RoundStarted, CampaignFinished)

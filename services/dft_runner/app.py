@@ -2,13 +2,12 @@
 
 from materialabs import ports
 from materialabs.runtime import ServiceSpec
-from services.dft_runner.handlers import handle
+from services.dft_runner.handlers import EMITS, HANDLERS, DftRunnerPorts
 
 
-def build_ports() -> dict:
-    return {"store": ports.store(), "dft_backends": ports.dft_backends()}
+def build_ports() -> DftRunnerPorts:
+    return DftRunnerPorts(store=ports.store(), dft_backends=ports.dft_backends())
 
 
-SERVICE = ServiceSpec(name="dft_runner", consumes=["dft.requested"], handler=handle,
-                      produces=["dft.completed"],
-                      ports=build_ports)
+SERVICE = ServiceSpec(name="dft_runner", handlers=HANDLERS, emits=EMITS, ports=build_ports,
+                      ports_type=DftRunnerPorts)

@@ -1,54 +1,42 @@
 """dft-runner: a DFT request in, a DFT result out — never lost, never silently dropped.
 
-Ports: ``store`` (the output bytes are stored, the event carries their CID) and
-``dft_backends`` (name -> DftBackend, already wrapped in bounded retries).
+The job itself (run the backend, store the output by CID, report) is
+``materialabs.dft.job.run_job``, shared with the demo's GPAW check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from materialabs.crystals import Crystal
-from materialabs.dft.base import DftResult, DftStatus, failed
-from materialabs.events import Event
-from materialabs.runtime import Context, InvalidEvent
+from materialabs.dft.base import DftBackend
+from materialabs.dft.job import run_job
+from materialabs.events.types import DftCompleted, DftRequested
+from materialabs.runtime import Context, Handlers, InvalidEvent
 
 DEFAULT_TIMEOUT_S = 600.0
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    if event.type != "DftRequested":
-        return
+@dataclass(frozen=True)
+class DftRunnerPorts:
+    store: Any
+    """Content store: the output bytes are stored, the event carries their CID."""
+    dft_backends: Mapping[str, DftBackend]
+    """Backend name -> backend, already wrapped in bounded retries."""
+    dft_timeout_s: float = DEFAULT_TIMEOUT_S
+    """Time limit of one job."""
+
+
+def on_requested(event: DftRequested, ctx: Context[DftRunnerPorts]) -> Iterator[DftCompleted]:
     try:
-        crystal = Crystal.from_record(event["crystal"])
+        crystal = Crystal.from_record(event.crystal)
     except ValueError as error:
-        raise InvalidEvent(f"DftRequested {event['candidate_id']}: crystal: {error}") from error
-    backends = ctx.ports["dft_backends"]
-    backend = backends.get(event["backend"])
-    if backend is None:
-        result = failed(event["backend"], f"unknown DFT backend {event['backend']!r}; "
-                        f"this runner has {', '.join(sorted(backends))}")
-    else:
-        timeout_s = float(ctx.ports.get("dft_timeout_s", DEFAULT_TIMEOUT_S))
-        result = backend.run(crystal, timeout_s)
-    output_cid = ctx.store.put_bytes(result.output) if result.output else None
-    yield ctx.event("DftCompleted", completed_fields(event, crystal, result, output_cid),
-                    cause=event)
+        raise InvalidEvent(f"DftRequested {event.candidate_id}: crystal: {error}") from error
+    ports = ctx.ports
+    yield run_job(event, crystal, ports.dft_backends, ports.store, ports.dft_timeout_s)
 
 
-def completed_fields(request: Event, crystal: Crystal, result: DftResult,
-                     output_cid: str | None) -> dict:
-    return {
-        "candidate_id": request["candidate_id"],
-        "crystal": crystal.as_record(),
-        "backend": result.backend,
-        "status": DftStatus(result.status).value,
-        "total_energy_eV": result.total_energy_eV,
-        "formation_energy_per_atom_eV": result.formation_energy_per_atom_eV,
-        "band_gap_eV": result.band_gap_eV,
-        "wall_time_s": float(result.wall_time_s),
-        "output_cid": output_cid,
-        "attempts": int(result.attempts),
-        "message": result.message,
-        "round": request["round"],
-    }
+HANDLERS: Handlers = {DftRequested: on_requested}
+EMITS = (DftCompleted,)

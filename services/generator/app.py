@@ -2,13 +2,12 @@
 
 from materialabs import ports
 from materialabs.runtime import ServiceSpec
-from services.generator.handlers import handle
+from services.generator.handlers import EMITS, HANDLERS, GeneratorPorts
 
 
-def build_ports() -> dict:
-    return {"parents": ports.campaign_parents, "pool": ports.campaign_pool}
+def build_ports() -> GeneratorPorts:
+    return GeneratorPorts(parents=ports.campaign_parents, pool=ports.campaign_pool)
 
 
-SERVICE = ServiceSpec(name="generator", consumes=["campaigns"], handler=handle,
-                      produces=["candidates.generated"],
-                      ports=build_ports, stream_outputs=True)
+SERVICE = ServiceSpec(name="generator", handlers=HANDLERS, emits=EMITS, ports=build_ports,
+                      ports_type=GeneratorPorts, stream_outputs=True)

@@ -21,9 +21,6 @@ A campaign whose methods include ``pool`` (retrospective runs with the replay or
 also offers, each round, an equal share of the structures hidden from it
 (``materialabs.ports.campaign_pool``), in the seed's order.
 
-Ports: ``parents`` (callable: Campaign -> list of (id, Crystal)), ``pool`` (the same
-shape, for ``pool`` campaigns).
-
 SAPS runs in this process: forking SAPS worker processes from a service that already runs
 Kafka client threads hung in a test (a worker blocked on a lock it inherited).
 """
@@ -32,17 +29,25 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from materialabs.campaign import Campaign
 from materialabs.crystals import Crystal
-from materialabs.events import Event
+from materialabs.events import EventRecord
+from materialabs.events.envelope import ENVELOPE_NAMES
+from materialabs.events.types import (
+    CampaignStarted,
+    CandidateGenerated,
+    GenerationFinished,
+    RoundStarted,
+)
 from materialabs.generate import saps
 from materialabs.generate.candidate import Candidate
 from materialabs.generate.dedup import Deduplicator
 from materialabs.generate.filters import BatchReport
-from materialabs.runtime import Context
+from materialabs.runtime import Context, Handlers
 
 MIN_PARENTS_PER_ROUND = 24
 CANDIDATES_PER_PARENT = 20  # SAPS keeps up to 60 outcomes a parent; most leave the space
@@ -52,23 +57,42 @@ CANDIDATES_PER_PARENT = 20  # SAPS keeps up to 60 outcomes a parent; most leave 
 _deduplicators: dict[str, tuple[Deduplicator, int]] = {}
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
+@dataclass(frozen=True)
+class GeneratorPorts:
+    parents: Callable[[Campaign], list[tuple[str, Crystal]]]
+    """Campaign -> its known structures (id, crystal), the parents of round 0 onwards."""
+    pool: Callable[[Campaign], list[tuple[str, Crystal]]] | None = None
+    """The same shape, the hidden structures a ``pool`` campaign offers."""
+
+
+def on_campaign_started(event: CampaignStarted, ctx: Context[GeneratorPorts]
+                        ) -> Iterator[EventRecord]:
     campaign_id = event.campaign_id
-    if not campaign_id or event.type not in ("CampaignStarted", "RoundStarted"):
+    if not campaign_id:
         return
     key = f"campaign:{campaign_id}"
-    if event.type == "CampaignStarted":
-        if key in ctx.state:
-            return
-        book: dict[str, Any] = {"spec": _spec(event), "cursor": 0, "emitted": []}
-        number, new_parents, model_cid = 0, [], None
-    else:
-        if key not in ctx.state:
-            return
-        book = ctx.state[key]
-        number, model_cid = event["round"], event["model_cid"]
-        new_parents = [(p["candidate_id"], Crystal.from_record(p["crystal"]))
-                       for p in event["parents"]]
+    if key in ctx.state:
+        return
+    book: dict[str, Any] = {"spec": _spec(event), "cursor": 0, "emitted": []}
+    yield from _round(campaign_id, key, book, 0, [], None, event, ctx)
+
+
+def on_round_started(event: RoundStarted, ctx: Context[GeneratorPorts]
+                     ) -> Iterator[EventRecord]:
+    campaign_id = event.campaign_id
+    if not campaign_id:
+        return
+    key = f"campaign:{campaign_id}"
+    if key not in ctx.state:
+        return
+    new_parents = [(p.candidate_id, Crystal.from_record(p.crystal)) for p in event.parents]
+    yield from _round(campaign_id, key, ctx.state[key], event.round, new_parents,
+                      event.model_cid, event, ctx)
+
+
+def _round(campaign_id: str, key: str, book: dict[str, Any], number: int,
+           new_parents: list[tuple[str, Crystal]], model_cid: str | None,
+           event: EventRecord, ctx: Context[GeneratorPorts]) -> Iterator[EventRecord]:
     if number in book.get("done_rounds", []):
         return
     campaign = Campaign.from_event_fields(book["spec"])
@@ -85,21 +109,20 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
                       "done_rounds": [*book.get("done_rounds", []), number]}
 
 
-def _spec(event: Event) -> dict[str, Any]:
-    envelope = ("event_id", "occurred_at", "producer", "causation_id", "campaign_id")
-    return {k: v for k, v in event.payload.items() if k not in envelope}
+def _spec(event: CampaignStarted) -> dict[str, Any]:
+    return {k: v for k, v in event.to_avro().items() if k not in ENVELOPE_NAMES}
 
 
 def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: int,
                     new_parents: list[tuple[str, Crystal]], model_cid: str | None,
-                    cause: Event, ctx: Context
-                    ) -> Generator[Event, None, tuple[int, list[dict[str, Any]]]]:
+                    cause: EventRecord, ctx: Context[GeneratorPorts]
+                    ) -> Generator[EventRecord, None, tuple[int, list[dict[str, Any]]]]:
     """Yield the round's candidates as they are found, then GenerationFinished.
 
     Returns the new parent cursor and the crystal records emitted (for the book).
     """
     started = time.monotonic()
-    all_parents = ctx.ports["parents"](campaign)
+    all_parents = ctx.ports.parents(campaign)
     cursor = book["cursor"]
     per_round = max(MIN_PARENTS_PER_ROUND, campaign.candidates_per_round // CANDIDATES_PER_PARENT)
     parents = new_parents + all_parents[cursor:cursor + per_round]
@@ -121,36 +144,38 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
                                             deduplicator=deduplicator, config=config,
                                             report=report):
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
+            yield _generated(candidate, records[-1], number, model_cid)
     if "airss" in campaign.methods and parents:
         for candidate in _airss(campaign, number, parents, deduplicator, report, dropped,
                                 campaign.candidates_per_round - pool_room - len(records)):
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
+            yield _generated(candidate, records[-1], number, model_cid)
     if pool_room:
         dropped["from_pool"] = 0
-        for candidate in _pool(campaign, number, ctx.ports["pool"](campaign), deduplicator,
-                               pool_room, dropped):
+        pool = ctx.ports.pool
+        if pool is None:
+            raise ValueError("a 'pool' campaign needs the generator's pool port")
+        for candidate in _pool(campaign, number, pool(campaign), deduplicator, pool_room,
+                               dropped):
             dropped["from_pool"] += 1
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid, cause, ctx)
+            yield _generated(candidate, records[-1], number, model_cid)
     counts = report.as_dict()
     dropped["outside_chemical_space"] += counts.pop("outside_elements")
     counts = {**counts, **dropped, "emitted": len(records)}
-    yield ctx.event("GenerationFinished", {
-        "round": number, "count": len(records), "counts": counts,
-        "wall_time_s": time.monotonic() - started}, cause=cause)
+    yield GenerationFinished(round=number, count=len(records), counts=counts,
+                             wall_time_s=time.monotonic() - started)
     _deduplicators[campaign_id] = (deduplicator, len(book["emitted"]) + len(records))
     return cursor + per_round, records
 
 
 def _generated(candidate: Candidate, record: dict[str, Any], number: int,
-               model_cid: str | None, cause: Event, ctx: Context) -> Event:
-    return ctx.event("CandidateGenerated", {
-        "candidate_id": candidate.candidate_id, "crystal": record,
-        "method": candidate.method, "parent_ids": list(candidate.parent_ids),
-        "params_json": json.dumps(candidate.params, sort_keys=True, default=str),
-        "seed": candidate.seed, "round": number, "model_cid": model_cid}, cause=cause)
+               model_cid: str | None) -> CandidateGenerated:
+    return CandidateGenerated(
+        candidate_id=candidate.candidate_id, crystal=record, method=candidate.method,
+        parent_ids=candidate.parent_ids,
+        params_json=json.dumps(candidate.params, sort_keys=True, default=str),
+        seed=candidate.seed, round=number, model_cid=model_cid)
 
 
 AIRSS_COMPOSITIONS_PER_ROUND = 2
@@ -216,3 +241,7 @@ def _deduplicator(campaign_id: str, book: dict, parents: list[tuple[str, Crystal
         deduplicator.add(crystal.content_key(), crystal)
     _deduplicators[campaign_id] = (deduplicator, len(book["emitted"]))
     return deduplicator
+
+
+HANDLERS: Handlers = {CampaignStarted: on_campaign_started, RoundStarted: on_round_started}
+EMITS = (CandidateGenerated, GenerationFinished)

@@ -1,38 +1,25 @@
-"""Wiring of the ingest service: topics, and the ports its handler uses."""
+"""Wiring of the ingest service: its handlers and the ports they use."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ledger.view import LedgerView
 from materialabs.runtime import ServiceSpec
-from services.ingest.handlers import handle
-
-CONSUMES = ["uploads.submitted", "ledger.entries", "uploads.rejected"]
-PRODUCES = ["ledger.requests", "datasets.accepted", "materials.records"]
+from services.ingest.handlers import EMITS, HANDLERS, IngestPorts
 
 
-def ingest_ports() -> dict[str, Any]:
+def ingest_ports() -> IngestPorts:
     from materialabs import config
     from materialabs.catalog import Catalog
     from materialabs.store import open_store
 
     ledger = os.environ.get("MATERIALABS_LEDGER") or str(config.ledger_dir())
-    return {
-        "store": open_store(config.store_url()),
-        "ledger": LedgerView(ledger),
-        "catalog": Catalog(config.catalog_dir()),
-    }
+    return IngestPorts(store=open_store(config.store_url()), ledger=LedgerView(ledger),
+                       catalog=Catalog(config.catalog_dir()))
 
 
-SERVICE = ServiceSpec(
-    name="ingest",
-    consumes=CONSUMES,
-    handler=handle,
-    produces=PRODUCES,
-    ports=ingest_ports,
-    # Its request -> upload map is written on the upload's partition but read on the
-    # ledger entry's (keyed by seq): not partition-affine (docs/events.md, Scale-out).
-    single_active=True,
-)
+SERVICE = ServiceSpec(name="ingest", handlers=HANDLERS, emits=EMITS, ports=ingest_ports,
+                      ports_type=IngestPorts,
+                      # A leader and standbys: request -> upload map is not partition-affine.
+                      single_active=True)

@@ -15,8 +15,7 @@ LedgerEntry answering one of our requests
 UploadRejected from the ledger (it refused the append)
   -> the upload is marked rejected, so the lab may fix the cause and submit it again.
 
-Ports: ``ctx.store`` (content store), ``ctx.ledger`` (a read view: ``key_record(public)``,
-``find_payload(payload)``), ``ctx.ports["catalog"]`` (optional, ``append(rows)``).
+Ports: :class:`IngestPorts`.
 """
 
 from __future__ import annotations
@@ -25,9 +24,18 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from materialabs.events import Event
+from materialabs.events import EventRecord
+from materialabs.events.types import (
+    DatasetAccepted,
+    LedgerAppendRequested,
+    LedgerEntry,
+    MaterialRecord,
+    UploadRejected,
+    UploadSubmitted,
+)
 from materialabs.records import (
     MAX_DATASET_BYTES,
     MAX_DATASET_LINE_BYTES,
@@ -37,7 +45,7 @@ from materialabs.records import (
     record_from_json,
     validate_records,
 )
-from materialabs.runtime import Context, InvalidEvent
+from materialabs.runtime import Context, Handlers
 from materialabs.upload import ManifestError, parse_manifest, verify_signature
 
 PRODUCER_LEDGER = "ledger"
@@ -53,22 +61,24 @@ class Refusal(Exception):
         self.reason = reason
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    if event.type == "UploadSubmitted":
-        yield from _on_submitted(event, ctx)
-    elif event.type == "LedgerEntry":
-        yield from _on_ledger_entry(event, ctx)
-    elif event.type == "UploadRejected":
-        _on_rejected(event, ctx)
-    else:
-        raise InvalidEvent(f"ingest does not handle {event.type} events")
+@dataclass(frozen=True)
+class IngestPorts:
+    store: Any
+    """Content store (``get(cid)`` verifies the bytes hash to the CID)."""
+    ledger: Any = None
+    """A read view of the ledger: ``key_record(public)``, ``find_payload(payload)``."""
+    catalog: Any = None
+    """Optional read model: ``append(rows)``."""
+
+
+Ctx = Context[IngestPorts]
 
 
 # --- UploadSubmitted ----------------------------------------------------------------------
 
 
-def _on_submitted(event: Event, ctx: Context) -> Iterator[Event]:
-    upload_id = str(event["upload_id"])
+def on_submitted(event: UploadSubmitted, ctx: Ctx) -> Iterator[EventRecord]:
+    upload_id = str(event.upload_id)
     try:
         manifest_bytes, records = check_upload(event, ctx)
     except Refusal as refusal:
@@ -77,50 +87,51 @@ def _on_submitted(event: Event, ctx: Context) -> Iterator[Event]:
         return
     request_id = event.event_id  # one append request per submission
     ctx.state[_upload_key(upload_id)] = {
-        "status": "pending", "request_id": request_id, "lab": event["lab"],
-        "manifest_cid": event["manifest_cid"], "submitted_event_id": event.event_id,
+        "status": "pending", "request_id": request_id, "lab": event.lab,
+        "manifest_cid": event.manifest_cid, "submitted_event_id": event.event_id,
     }
     ctx.state[_request_key(request_id)] = upload_id
-    yield ctx.event("LedgerAppendRequested", {
-        "request_id": request_id,
-        "kind": "dataset",
-        "cid": parse_manifest(manifest_bytes).dataset_cid,
+    yield LedgerAppendRequested(
+        request_id=request_id,
+        kind="dataset",
+        cid=parse_manifest(manifest_bytes).dataset_cid,
         # The signed payload travels as metadata_json (see services/ledger/app.py).
-        "metadata_json": manifest_bytes.decode("utf-8"),
-        "submitter_public_key_b64": event["public_key_b64"],
-        "submitter_signature_b64": event["signature_b64"],
-    }, cause=event)
+        metadata_json=manifest_bytes.decode("utf-8"),
+        submitter_public_key_b64=event.public_key_b64,
+        submitter_signature_b64=event.signature_b64,
+    )
     del records  # validated; re-read from the store once the ledger accepts
 
 
-def check_upload(event: Event, ctx: Context) -> tuple[bytes, list[LabRecord]]:
+def check_upload(event: UploadSubmitted, ctx: Ctx) -> tuple[bytes, list[LabRecord]]:
     """All checks of one submission; raise Refusal with the first failing step's code."""
-    upload_id, lab = str(event["upload_id"]), str(event["lab"])
+    upload_id, lab = str(event.upload_id), str(event.lab)
     previous = ctx.state.get(_upload_key(upload_id))
     if previous and previous.get("status") in ("pending", "accepted"):
         seq = previous.get("ledger_seq")
         where = f" at ledger entry {seq}" if seq is not None else " (still being recorded)"
         raise Refusal("replay", f"upload {upload_id} was already submitted{where}; "
                                 "a replayed upload is refused")
-    public = _b64(event["public_key_b64"], "public_key_b64", 32)
-    signature = _b64(event["signature_b64"], "signature_b64", 64)
-    manifest_bytes = _fetch(ctx, str(event["manifest_cid"]), "manifest", MAX_MANIFEST_BYTES)
+    public = _b64(event.public_key_b64, "public_key_b64", 32)
+    signature = _b64(event.signature_b64, "signature_b64", 64)
+    manifest_bytes = _fetch(ctx, str(event.manifest_cid), "manifest", MAX_MANIFEST_BYTES)
     if not verify_signature(public, signature, manifest_bytes):
         raise Refusal("bad_signature", f"signature_b64: the signature does not verify over "
-                                       f"manifest {event['manifest_cid']} with the given key")
+                                       f"manifest {event.manifest_cid} with the given key")
     try:
         manifest = parse_manifest(manifest_bytes)
     except ManifestError as error:
-        raise Refusal("other", f"manifest {event['manifest_cid']}: {error}") from None
+        raise Refusal("other", f"manifest {event.manifest_cid}: {error}") from None
     for name, claimed, signed in (("lab", lab, manifest.lab),
                                   ("upload_id", upload_id, manifest.upload_id),
-                                  ("record_count", event["record_count"], manifest.record_count)):
+                                  ("record_count", event.record_count, manifest.record_count)):
         if claimed != signed:
             raise Refusal("other", f"{name}: the event says {claimed!r}, the signed manifest "
                                    f"says {signed!r}")
     _check_key(ctx, public, lab)
-    if ctx.ledger is not None and ctx.ledger.find_payload(manifest_bytes) is not None:
-        entry = ctx.ledger.find_payload(manifest_bytes)
+    ledger = ctx.ports.ledger
+    if ledger is not None and ledger.find_payload(manifest_bytes) is not None:
+        entry = ledger.find_payload(manifest_bytes)
         raise Refusal("replay", f"this signed manifest is already in the ledger at entry "
                                 f"{entry.seq}; a replayed upload is refused")
     if not 1 <= manifest.record_count <= MAX_RECORDS:
@@ -139,10 +150,10 @@ def check_upload(event: Event, ctx: Context) -> tuple[bytes, list[LabRecord]]:
     return manifest_bytes, records
 
 
-def _check_key(ctx: Context, public: bytes, lab: str) -> None:
-    if ctx.ledger is None:
+def _check_key(ctx: Ctx, public: bytes, lab: str) -> None:
+    if ctx.ports.ledger is None:
         return
-    record = ctx.ledger.key_record(public)
+    record = ctx.ports.ledger.key_record(public)
     short = public.hex()[:16] + "..."
     if record is None:
         raise Refusal("unknown_key", f"signing key {short} is not registered in the ledger; "
@@ -209,13 +220,13 @@ def _b64(text: Any, name: str, size: int) -> bytes:
     return data
 
 
-def _fetch(ctx: Context, cid: str, what: str, limit: int, code: str = "other") -> bytes:
+def _fetch(ctx: Ctx, cid: str, what: str, limit: int, code: str = "other") -> bytes:
     """The verified content of ``cid``, streamed and refused once past ``limit`` bytes."""
     from materialabs.store import ContentError
 
     chunks, size = [], 0
     try:
-        for chunk in ctx.store.stream(cid):
+        for chunk in ctx.ports.store.stream(cid):
             size += len(chunk)
             if size > limit:
                 raise Refusal(code, f"{what} {cid}: more than {limit:,} bytes; at most "
@@ -226,21 +237,21 @@ def _fetch(ctx: Context, cid: str, what: str, limit: int, code: str = "other") -
     return b"".join(chunks)
 
 
-def rejection(ctx: Context, cause: Event, code: str, reason: str) -> Event:
-    return ctx.event("UploadRejected", {
-        "upload_id": str(cause["upload_id"]),
-        "lab": str(cause["lab"]),
-        "manifest_cid": cause.payload.get("manifest_cid"),
-        "code": code,
-        "reason": reason,
-    }, cause=cause)
+def rejection(ctx: Ctx, cause: UploadSubmitted, code: str, reason: str) -> UploadRejected:
+    return UploadRejected(
+        upload_id=str(cause.upload_id),
+        lab=str(cause.lab),
+        manifest_cid=cause.manifest_cid,
+        code=code,
+        reason=reason,
+    )
 
 
 # --- LedgerEntry --------------------------------------------------------------------------
 
 
-def _on_ledger_entry(event: Event, ctx: Context) -> Iterator[Event]:
-    request_id = event.payload.get("request_id")
+def on_ledger_entry(event: LedgerEntry, ctx: Ctx) -> Iterator[EventRecord]:
+    request_id = event.request_id
     upload_id = ctx.state.get(_request_key(str(request_id))) if request_id else None
     if upload_id is None:
         return  # another service's request (a model, a key change)
@@ -249,23 +260,22 @@ def _on_ledger_entry(event: Event, ctx: Context) -> Iterator[Event]:
         return  # the ledger answered a redelivered request again
     manifest = parse_manifest(_fetch_or_fail(ctx, upload["manifest_cid"]))
     records, _ = read_dataset(_fetch_or_fail(ctx, manifest.dataset_cid), manifest.dataset_cid)
-    seq = int(event["seq"])
-    signed_by = event["submitter_public_key_b64"]
-    yield ctx.event("DatasetAccepted", {
-        "upload_id": upload_id,
-        "lab": manifest.lab,
-        "manifest_cid": upload["manifest_cid"],
-        "dataset_cid": manifest.dataset_cid,
-        "signature_b64": event["submitter_signature_b64"],
-        "public_key_b64": signed_by,
-        "record_count": len(records),
-        "ledger_seq": seq,
-    }, cause=event)
+    seq = int(event.seq)
+    signed_by = event.submitter_public_key_b64
+    yield DatasetAccepted(
+        upload_id=upload_id,
+        lab=manifest.lab,
+        manifest_cid=upload["manifest_cid"],
+        dataset_cid=manifest.dataset_cid,
+        signature_b64=event.submitter_signature_b64,
+        public_key_b64=signed_by,
+        record_count=len(records),
+        ledger_seq=seq,
+    )
     for record in records:
-        yield ctx.event("MaterialRecord", material_record_fields(record, manifest.lab,
-                                                                 manifest.dataset_cid),
-                        cause=event)
-    catalog = ctx.ports.get("catalog")
+        yield MaterialRecord(**material_record_fields(record, manifest.lab,
+                                                      manifest.dataset_cid))
+    catalog = ctx.ports.catalog
     if catalog is not None:
         catalog.append([catalog_row(record, index, manifest.lab, manifest.method,
                                     manifest.dataset_cid, event)
@@ -274,7 +284,7 @@ def _on_ledger_entry(event: Event, ctx: Context) -> Iterator[Event]:
                                          "dataset_cid": manifest.dataset_cid}
 
 
-def _fetch_or_fail(ctx: Context, cid: str) -> bytes:
+def _fetch_or_fail(ctx: Ctx, cid: str) -> bytes:
     try:
         return _fetch(ctx, cid, "content", max(MAX_DATASET_BYTES, MAX_MANIFEST_BYTES))
     except Refusal as refusal:  # accepted content vanished: retry later, then dead-letter
@@ -295,7 +305,7 @@ def material_record_fields(record: LabRecord, lab: str, dataset_cid: str) -> dic
 
 
 def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_cid: str,
-                event: Event) -> dict[str, Any]:
+                event: EventRecord) -> dict[str, Any]:
     from materialabs.catalog import make_row
 
     crystal = record.crystal
@@ -320,13 +330,13 @@ def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_ci
 # --- UploadRejected (from the ledger) -----------------------------------------------------
 
 
-def _on_rejected(event: Event, ctx: Context) -> None:
+def on_rejected(event: UploadRejected, ctx: Ctx) -> None:
     if event.producer != PRODUCER_LEDGER:
         return  # our own rejections are already recorded
-    key = _upload_key(str(event["upload_id"]))
+    key = _upload_key(str(event.upload_id))
     upload = ctx.state.get(key)
     if upload is not None and upload.get("status") == "pending":
-        ctx.state[key] = {**upload, "status": "rejected", "code": str(event["code"])}
+        ctx.state[key] = {**upload, "status": "rejected", "code": event.code.value}
 
 
 def _upload_key(upload_id: str) -> str:
@@ -335,3 +345,8 @@ def _upload_key(upload_id: str) -> str:
 
 def _request_key(request_id: str) -> str:
     return f"request:{request_id}"
+
+
+HANDLERS: Handlers = {UploadSubmitted: on_submitted, LedgerEntry: on_ledger_entry,
+            UploadRejected: on_rejected}
+EMITS = (LedgerAppendRequested, UploadRejected, DatasetAccepted, MaterialRecord)

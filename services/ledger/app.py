@@ -28,11 +28,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
-from materialabs.events import Event
-from materialabs.runtime import Context, InvalidEvent, ServiceSpec
+from materialabs.events.types import LedgerAppendRequested, LedgerEntry, UploadRejected
+from materialabs.runtime import Context, Handlers, InvalidEvent, ServiceSpec
 
 AVRO_TO_LEDGER_KIND = {"key_registration": "key_registered", "key_revocation": "key_revoked"}
 LEDGER_TO_AVRO_KIND = {v: k for k, v in AVRO_TO_LEDGER_KIND.items()}
@@ -41,10 +41,21 @@ ENTRIES_TOPIC = "ledger.entries"
 PUBLISHED_KEY = "published_below"  # state: entries with a smaller seq are on the topic
 
 
-def request_message(event: Event) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LedgerPorts:
+    ledger: Any
+    """The ledger writer (``ledger.Ledger``): one process appends at a time."""
+    entries_topic: str = ENTRIES_TOPIC
+    """Where the entries go (another topic: a second ledger, a test)."""
+
+
+Ctx = Context[LedgerPorts]
+
+
+def request_message(event: LedgerAppendRequested) -> dict[str, Any]:
     """The handler's request dict from a LedgerAppendRequested event."""
-    kind = AVRO_TO_LEDGER_KIND.get(str(event["kind"]), str(event["kind"]))
-    payload = str(event["metadata_json"]).encode("utf-8")
+    kind = AVRO_TO_LEDGER_KIND.get(event.kind.value, event.kind.value)
+    payload = str(event.metadata_json).encode("utf-8")
     metadata = None
     if kind in ("dataset", "model"):
         try:
@@ -53,13 +64,13 @@ def request_message(event: Event) -> dict[str, Any]:
         except ValueError:
             metadata = None
     return {
-        "request_id": str(event["request_id"]),
+        "request_id": str(event.request_id),
         "kind": kind,
-        "cid": event.payload.get("cid") or "",
+        "cid": event.cid or "",
         "metadata": metadata,
         "payload": payload,
-        "signer_public": _b64(event["submitter_public_key_b64"]),
-        "signature": _b64(event["submitter_signature_b64"]),
+        "signer_public": _b64(event.submitter_public_key_b64),
+        "signature": _b64(event.submitter_signature_b64),
     }
 
 
@@ -101,13 +112,12 @@ def refusal_code(reason: str) -> str:
     return "other"
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
+def on_append_requested(event: LedgerAppendRequested,
+                        ctx: Ctx) -> Iterator[LedgerEntry | UploadRejected]:
     from services.ledger.handlers import handle_append_request
 
-    if event.type != "LedgerAppendRequested":
-        raise InvalidEvent(f"the ledger service does not handle {event.type} events")
     message = request_message(event)
-    outcome = handle_append_request(message, ctx.ledger)
+    outcome = handle_append_request(message, ctx.ports.ledger)
     if outcome.accepted and outcome.entry is not None:
         yield from _entry_events(ctx, event, outcome.entry, message["request_id"])
     elif message["kind"] == "dataset" and isinstance(message["metadata"], dict):
@@ -116,10 +126,11 @@ def handle(event: Event, ctx: Context) -> Iterator[Event]:
         raise InvalidEvent(f"ledger {outcome.status}: {outcome.reason}")
 
 
-def _entry_events(ctx: Context, cause: Event, answer: Any, request_id: str) -> Iterator[Event]:
+def _entry_events(ctx: Ctx, cause: LedgerAppendRequested, answer: Any,
+                  request_id: str) -> Iterator[LedgerEntry]:
     """The answer's entry, and every entry not yet published before it (in seq order)."""
-    ledger = ctx.ledger
-    topic = ctx.ports.get("entries_topic", ENTRIES_TOPIC)
+    ledger = ctx.ports.ledger
+    topic = ctx.ports.entries_topic
     start = int(ctx.state.get(PUBLISHED_KEY, 0))
     end = len(ledger)
     if answer.seq < start:  # a duplicate request: answer it again with its entry
@@ -130,26 +141,27 @@ def _entry_events(ctx: Context, cause: Event, answer: Any, request_id: str) -> I
     ctx.state[PUBLISHED_KEY] = end
 
 
-def _entry_event(ctx: Context, cause: Event, entry: Any, request_id: str | None,
-                 topic: str) -> Event:
-    fields = entry_fields(entry, request_id, ctx.ledger)
-    return replace(ctx.event("LedgerEntry", fields, cause=cause), topic=topic)
+def _entry_event(ctx: Ctx, cause: LedgerAppendRequested, entry: Any, request_id: str | None,
+                 topic: str) -> LedgerEntry:
+    fields = entry_fields(entry, request_id, ctx.ports.ledger)
+    return ctx.event(LedgerEntry(**fields), cause, topic=topic)
 
 
-def _upload_rejected(ctx: Context, event: Event, message: dict[str, Any], reason: str) -> Event:
+def _upload_rejected(ctx: Ctx, event: LedgerAppendRequested, message: dict[str, Any],
+                     reason: str) -> UploadRejected:
     from materialabs.store import cid_of_bytes
 
     metadata = message["metadata"]
-    return ctx.event("UploadRejected", {
-        "upload_id": str(metadata.get("upload_id", message["request_id"])),
-        "lab": str(metadata.get("lab", "")),
-        "manifest_cid": cid_of_bytes(message["payload"]),
-        "code": refusal_code(reason),
-        "reason": f"the ledger refused the upload: {reason}",
-    }, cause=event)
+    return UploadRejected(
+        upload_id=str(metadata.get("upload_id", message["request_id"])),
+        lab=str(metadata.get("lab", "")),
+        manifest_cid=cid_of_bytes(message["payload"]),
+        code=refusal_code(reason),
+        reason=f"the ledger refused the upload: {reason}",
+    )
 
 
-def ledger_ports() -> dict[str, Any]:
+def ledger_ports() -> LedgerPorts:
     """The writer over $MATERIALABS_HOME/ledger (or $MATERIALABS_LEDGER)."""
     import os
 
@@ -159,14 +171,12 @@ def ledger_ports() -> dict[str, Any]:
 
     directory = os.environ.get("MATERIALABS_LEDGER") or str(config.ledger_dir())
     passphrase = read_passphrase_file(os.environ.get("MATERIALABS_LEDGER_PASSPHRASE_FILE"))
-    return {"ledger": Ledger.open(directory, passphrase=passphrase)}
+    return LedgerPorts(ledger=Ledger.open(directory, passphrase=passphrase))
 
 
-SERVICE = ServiceSpec(
-    name="ledger",
-    consumes=[REQUESTS_TOPIC],
-    handler=handle,
-    produces=[ENTRIES_TOPIC, "uploads.rejected"],
-    ports=ledger_ports,
-    single_active=True,  # one writer (the ledger's file lock)
-)
+HANDLERS: Handlers = {LedgerAppendRequested: on_append_requested}
+EMITS = (LedgerEntry, UploadRejected)
+SERVICE = ServiceSpec(name="ledger", handlers=HANDLERS, emits=EMITS, ports=ledger_ports,
+                      ports_type=LedgerPorts,
+                      # Single-active (a leader and standbys): one writer (the ledger's file lock).
+                      single_active=True)

@@ -4,14 +4,13 @@ from ledger.view import LedgerView
 from materialabs import config, ports
 from materialabs.models import ModelRegistry
 from materialabs.runtime import ServiceSpec
-from services.predictor.handlers import handle, score_batch
+from services.predictor.handlers import EMITS, HANDLERS, PredictorPorts, score_batch
 
 
-def build_ports() -> dict:
-    return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
-            "inference_threads": config.predictor_threads()}
+def build_ports() -> PredictorPorts:
+    return PredictorPorts(models=ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
+                          inference_threads=config.predictor_threads())
 
 
-SERVICE = ServiceSpec(name="predictor", consumes=["candidates.generated"], handler=handle,
-                      produces=["candidates.predicted"], ports=build_ports,
-                      before_batch=score_batch)
+SERVICE = ServiceSpec(name="predictor", handlers=HANDLERS, emits=EMITS, ports=build_ports,
+                      ports_type=PredictorPorts, before_batch=score_batch)

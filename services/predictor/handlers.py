@@ -18,8 +18,6 @@ kept both cores busy, 0.06 s with 1).
 The ensemble runs INFERENCE_BATCH structures per forward pass: on this CPU, 500
 structures took 0.47 s in batches of 512 and 0.24 s in batches of 64 (the padded
 neighbour tensors of a big batch fall out of cache); the predictions are bitwise equal.
-
-Ports: ``models`` (materialabs.models.ModelRegistry), ``inference_threads`` (int, optional).
 """
 
 from __future__ import annotations
@@ -28,45 +26,52 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from materialabs.crystals import Crystal
-from materialabs.events import Event
-from materialabs.models import ModelRefused
-from materialabs.runtime import Context, InvalidEvent
+from materialabs.events import EventRecord
+from materialabs.events.types import CandidateGenerated, CandidatePredicted
+from materialabs.models import ModelRefused, ModelRegistry
+from materialabs.runtime import Context, Handlers, InvalidEvent
 
 log = logging.getLogger(__name__)
 
 
-_SCORED = "_scored"  # ports key of the batch's precomputed (model cid, predictions)
+_SCORED = "scored"  # ctx.batch key of the batch's precomputed (model cid, predictions)
 INFERENCE_BATCH = 64
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    if event.type != "CandidateGenerated":
-        return
-    scored = ctx.ports.setdefault(_SCORED, {})
+@dataclass(frozen=True)
+class PredictorPorts:
+    models: ModelRegistry
+    """Model versions, loaded only after their ledger entry and bytes are checked."""
+    inference_threads: int = 1
+    """Torch threads for inference."""
+
+
+def on_generated(event: CandidateGenerated, ctx: Context[PredictorPorts]
+                 ) -> Iterator[CandidatePredicted]:
+    scored = ctx.batch.setdefault(_SCORED, {})
     if event.event_id not in scored:
         score_batch([event], ctx)
     model_cid, predictions = scored.pop(event.event_id)
-    yield ctx.event("CandidatePredicted", {
-        "candidate_id": event["candidate_id"], "crystal": event["crystal"],
-        "predictions": predictions, "model_cid": model_cid, "round": event["round"]},
-        cause=event)
+    yield CandidatePredicted(candidate_id=event.candidate_id, crystal=event.crystal,
+                             predictions=predictions, model_cid=model_cid, round=event.round)
 
 
-def score_batch(events: Sequence[Event], ctx: Context) -> None:
+def score_batch(events: Sequence[EventRecord], ctx: Context[PredictorPorts]) -> None:
     """Score all candidates in ``events``, one ensemble pass per model."""
-    scored = ctx.ports.setdefault(_SCORED, {})
+    scored = ctx.batch.setdefault(_SCORED, {})
     scored.clear()  # a previous batch's leftovers (events deduplicated away)
-    by_model: dict[str, list[Event]] = defaultdict(list)
-    latest = _LatestOnce(ctx.ports["models"])
+    by_model: dict[str, list[CandidateGenerated]] = defaultdict(list)
+    latest = _LatestOnce(ctx.ports.models)
     for event in events:
-        if event.type == "CandidateGenerated":
+        if isinstance(event, CandidateGenerated):
             by_model[_model_for(event, ctx, latest)].append(event)
     for model_cid, group in by_model.items():
-        ensemble = ctx.ports["models"].load(model_cid)
+        ensemble = ctx.ports.models.load(model_cid)
         crystals = [_crystal(e) for e in group]
-        with _torch_threads(int(ctx.ports.get("inference_threads") or 1)):
+        with _torch_threads(int(ctx.ports.inference_threads or 1)):
             prediction = ensemble.predict(crystals, batch_size=INFERENCE_BATCH)
         units = ensemble.units()
         for row, event in enumerate(group):
@@ -104,12 +109,13 @@ class _LatestOnce:
         return self._cid
 
 
-def _model_for(event: Event, ctx: Context, latest: _LatestOnce | None = None) -> str:
-    registry = ctx.ports["models"]
+def _model_for(event: CandidateGenerated, ctx: Context[PredictorPorts],
+               latest: _LatestOnce | None = None) -> str:
+    registry = ctx.ports.models
     current = ctx.state.get("current_model") or (latest or registry.latest)()
     if current is None:
         raise RuntimeError("no model version on the ledger yet; publish one first")
-    wanted = event.payload.get("model_cid")
+    wanted = event.model_cid
     if wanted and wanted != current:
         try:
             registry.load(wanted)
@@ -120,9 +126,13 @@ def _model_for(event: Event, ctx: Context, latest: _LatestOnce | None = None) ->
     return current
 
 
-def _crystal(event: Event) -> Crystal:
+def _crystal(event: CandidateGenerated) -> Crystal:
     try:
-        return Crystal.from_record(event["crystal"])
+        return Crystal.from_record(event.crystal)
     except ValueError as error:
-        raise InvalidEvent(f"CandidateGenerated {event['candidate_id']}: crystal: {error}") \
+        raise InvalidEvent(f"CandidateGenerated {event.candidate_id}: crystal: {error}") \
             from error
+
+
+HANDLERS: Handlers = {CandidateGenerated: on_generated}
+EMITS = (CandidatePredicted,)

@@ -9,7 +9,7 @@ from materialabs import config, ports
 from materialabs.models import ModelRegistry
 from materialabs.platform import retrainer_key_path
 from materialabs.runtime import ServiceSpec
-from services.retrainer.handlers import handle
+from services.retrainer.handlers import EMITS, HANDLERS, RetrainerPorts
 
 REPLAY_SAMPLE = 200      # original training structures mixed into every fine-tune
 VALIDATION_SAMPLE = 200  # fixed validation structures every successor is judged on
@@ -30,17 +30,16 @@ def reference() -> tuple:
     return list(crystals[replay]), values[replay], list(crystals[held]), values[held]
 
 
-def build_ports() -> dict:
+def build_ports() -> RetrainerPorts:
     from ledger.keys import read_private_key
 
-    return {"models": ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
-            "store": ports.store(), "signer": read_private_key(retrainer_key_path()),
-            "reference": reference, "epochs": 3}
+    return RetrainerPorts(models=ModelRegistry(ports.store(), LedgerView(config.ledger_dir())),
+                          store=ports.store(), signer=read_private_key(retrainer_key_path()),
+                          reference=reference, epochs=3)
 
 
-SERVICE = ServiceSpec(name="retrainer",
-                      consumes=["dft.requested", "dft.completed", "ledger.entries"],
-                      handler=handle, produces=["models.published", "ledger.requests"],
-                      ports=build_ports,
-                      # Per-campaign rounds fed by DFT events keyed by candidate; one model line.
+SERVICE = ServiceSpec(name="retrainer", handlers=HANDLERS, emits=EMITS, ports=build_ports,
+                      ports_type=RetrainerPorts,
+                      # A leader and standbys: per-campaign rounds fed by DFT events keyed by
+                      # candidate.
                       single_active=True)

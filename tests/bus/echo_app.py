@@ -10,29 +10,25 @@ import os
 import time
 from collections.abc import Iterator
 
-from materialabs.events import Event
-from materialabs.runtime import Context, InvalidEvent, ServiceSpec
+from materialabs.events.types import CandidateGenerated, DftRequested
+from materialabs.runtime import Context, ServiceSpec
 
 IN_TOPIC = os.environ.get("ECHO_IN", "echo.in")
 OUT_TOPIC = os.environ.get("ECHO_OUT", "echo.out")
 DELAY_S = float(os.environ.get("ECHO_DELAY_S", "0"))
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
-    if event.type != "CandidateGenerated":
-        raise InvalidEvent(f"echo expects CandidateGenerated, got {event.type}")
+def handle(event: CandidateGenerated, ctx: Context[None]) -> Iterator[DftRequested]:
     if DELAY_S:
         time.sleep(DELAY_S)
     seen = ctx.state.get("seen", 0) + 1  # durable state: survives a restart
     ctx.state["seen"] = seen
-    output = ctx.event(
-        "DftRequested",
-        {"candidate_id": event["candidate_id"], "crystal": event["crystal"],
-         "backend": "replay", "round": event["round"], "policy": f"seen={seen}"},
-        cause=event,
-    )
-    yield Event(output.type, output.payload, key=output.key, topic=OUT_TOPIC)
+    yield ctx.event(DftRequested(candidate_id=event.candidate_id, crystal=event.crystal,
+                                 backend="replay", round=event.round, policy=f"seen={seen}"),
+                    event, topic=OUT_TOPIC)
 
 
-SERVICE = ServiceSpec(name=os.environ.get("ECHO_NAME", "echo"), consumes=[IN_TOPIC],
-                      produces=[OUT_TOPIC], handler=handle)
+# The topics are the test's own (one set per test on a shared broker), not the schemas'.
+SERVICE = ServiceSpec(name=os.environ.get("ECHO_NAME", "echo"),
+                      handlers={CandidateGenerated: handle}, emits=(DftRequested,),
+                      consumes=[IN_TOPIC], produces=[OUT_TOPIC])

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
-from materialabs.events import Event
+from materialabs.events.types import CandidateGenerated, DftRequested
 from materialabs.runtime import Context, ServiceSpec
 
 IN_TOPIC = os.environ.get("LEASE_IN", "lease.in")
@@ -21,16 +20,16 @@ OUT_TOPIC = os.environ.get("LEASE_OUT", "lease.out")
 DELAY_S = float(os.environ.get("LEASE_DELAY_S", "0"))
 
 
-def handle(event: Event, ctx: Context) -> Iterator[Event]:
+def handle(event: CandidateGenerated, ctx: Context[None]) -> Iterator[DftRequested]:
     if DELAY_S:
         time.sleep(DELAY_S)
     count = ctx.state.get("count", 0) + 1
     ctx.state["count"] = count
-    output = ctx.event("DftRequested", {
-        "candidate_id": event["candidate_id"], "crystal": event["crystal"], "backend": "replay",
-        "round": 0, "policy": f"count={count}"}, cause=event)
-    yield replace(output, topic=OUT_TOPIC)
+    yield ctx.event(DftRequested(candidate_id=event.candidate_id, crystal=event.crystal,
+                                 backend="replay", round=0, policy=f"count={count}"),
+                    event, topic=OUT_TOPIC)
 
 
-SERVICE = ServiceSpec(name=os.environ.get("LEASE_NAME", "lease-counter"), consumes=[IN_TOPIC],
-                      produces=[OUT_TOPIC], handler=handle, single_active=True)
+SERVICE = ServiceSpec(name=os.environ.get("LEASE_NAME", "lease-counter"),
+                      handlers={CandidateGenerated: handle}, emits=(DftRequested,),
+                      consumes=[IN_TOPIC], produces=[OUT_TOPIC], single_active=True)

@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,16 +27,17 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from materialabs.bus.kafka import Fenced, KafkaBus
-from materialabs.bus.leadership import (
+from materialabs.crystals import Crystal
+from materialabs.events import Event, decode, encode, new_event
+from materialabs.events.types import CandidateGenerated, DftRequested
+from materialabs.runtime import Context, ServiceRunner, ServiceSpec
+from materialabs.runtime.leadership import (
     LEASE_SESSION_TIMEOUT_MS,
     Lease,
     leader_bus,
     lease_holders,
     member_client_id,
 )
-from materialabs.crystals import Crystal
-from materialabs.events import Event, decode, encode, new_event
-from materialabs.runtime import Context, ServiceRunner, ServiceSpec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
@@ -140,7 +140,7 @@ def test_one_member_leads_and_a_standby_that_joins_does_not_take_the_lease(
 def test_a_killed_leaders_lease_moves_within_the_session_timeout(
         kafka_bootstrap: str, group: str, leases: list[Lease]) -> None:
     script = ("import sys, time\n"
-              "from materialabs.bus.leadership import Lease\n"
+              "from materialabs.runtime.leadership import Lease\n"
               f"lease = Lease({kafka_bootstrap!r}, {group!r}, 'doomed-1')\n"
               "lease.wait()\n"
               "print('held', flush=True)\n"
@@ -176,18 +176,18 @@ def test_a_deposed_leaders_late_writes_are_refused_and_never_read(
     in_topic, out_topic = f"fence.in.{suffix}", f"fence.out.{suffix}"
     wake_up, asleep = threading.Event(), threading.Event()
 
-    def count(event: Event, ctx: Context) -> Iterator[Event]:
+    def count(event: CandidateGenerated, ctx: Context[None]) -> Iterator[DftRequested]:
         number = ctx.state.get("count", 0) + 1
-        if event["candidate_id"] == "e2" and threading.current_thread().name == "deposed":
+        if event.candidate_id == "e2" and threading.current_thread().name == "deposed":
             asleep.set()  # the old leader stalls here (a GC pause, a lost network)...
             wake_up.wait(60)  # ...and carries on after the new leader took over
         ctx.state["count"] = number
-        output = ctx.event("DftRequested", {
-            "candidate_id": event["candidate_id"], "crystal": event["crystal"],
-            "backend": "replay", "round": 0, "policy": f"count={number}"}, cause=event)
-        yield replace(output, topic=out_topic)
+        yield ctx.event(DftRequested(candidate_id=event.candidate_id, crystal=event.crystal,
+                                     backend="replay", round=0, policy=f"count={number}"),
+                        event, topic=out_topic)
 
-    spec = ServiceSpec(name=group, consumes=[in_topic], produces=[out_topic], handler=count,
+    spec = ServiceSpec(name=group, handlers={CandidateGenerated: count},
+                       emits=(DftRequested,), consumes=[in_topic], produces=[out_topic],
                        partitions=2, single_active=True)
     old_bus = leader_bus(kafka_bootstrap, group)
     old = ServiceRunner(spec, old_bus, group=group)

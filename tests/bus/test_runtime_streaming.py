@@ -8,6 +8,7 @@ from materialabs.bus.embedded import EmbeddedBus
 from materialabs.campaign import Campaign, Target
 from materialabs.crystals import Crystal
 from materialabs.events import Event, decode, encode, new_event
+from materialabs.events.types import CampaignStarted, CandidateGenerated
 from materialabs.runtime import Context, ServiceRunner, ServiceSpec
 
 CRYSTAL = Crystal.from_arrays([[3, 0, 0], [0, 3, 0], [0, 0, 3]], ["Cs", "Cl"],
@@ -33,23 +34,22 @@ def candidates(count: int, seen_before: list[int] | None = None, bus: EmbeddedBu
     """A handler yielding ``count`` candidates; records how many were on the bus at each yield."""
     failures: list[int] = []
 
-    def handle(event: Event, ctx: Context) -> Iterator[Event]:
+    def handle(event: CampaignStarted, ctx: Context[None]) -> Iterator[CandidateGenerated]:
         for index in range(count):
             if seen_before is not None and bus is not None:
                 seen_before.append(len(bus.read("candidates.generated")))
             if fail_at is not None and index == fail_at and not failures:
                 failures.append(index)
                 raise RuntimeError("transient")
-            yield ctx.event("CandidateGenerated", {
-                "candidate_id": f"c{index}", "crystal": CRYSTAL.as_record(), "method": "saps",
-                "seed": index}, cause=event, key=f"c{index}")
+            yield CandidateGenerated(candidate_id=f"c{index}", crystal=CRYSTAL.as_record(),
+                                     method="saps", seed=index)
 
     return handle
 
 
 def run(bus: EmbeddedBus, handler, stream: bool, chunk: int | None = None,
         linger_s: float | None = None) -> ServiceRunner:
-    spec = ServiceSpec("gen", ["campaigns"], handler, produces=["candidates.generated"],
+    spec = ServiceSpec("gen", {CampaignStarted: handler}, emits=(CandidateGenerated,),
                        stream_outputs=stream)
     runner = ServiceRunner(spec, bus)
     if chunk is not None:

@@ -4,30 +4,28 @@ carry its keys' latest state with it (the runtime re-reads the table after a reb
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 from materialabs.bus.embedded import EmbeddedBus
 from materialabs.bus.murmur2 import partition_for
 from materialabs.crystals import Crystal
-from materialabs.events import Event, decode, encode, new_event
+from materialabs.events import decode, encode, new_event
+from materialabs.events.types import CandidateGenerated, DftRequested
 from materialabs.runtime import Context, ServiceRunner, ServiceSpec
 
 IN, OUT = "counts.in", "counts.out"
 
 
-def count(event: Event, ctx: Context) -> Iterator[Event]:
+def count(event: CandidateGenerated, ctx: Context[None]) -> Iterator[DftRequested]:
     """Per-key counter: state keyed by the input's key, as a partition-affine service's is."""
-    key = f"count:{event['candidate_id']}"
+    key = f"count:{event.candidate_id}"
     ctx.state[key] = ctx.state.get(key, 0) + 1
-    output = ctx.event("DftRequested", {"candidate_id": event["candidate_id"],
-                                        "crystal": event["crystal"], "backend": "replay",
-                                        "round": 0, "policy": f"count={ctx.state[key]}"},
-                       cause=event)
-    yield replace(output, topic=OUT)
+    yield ctx.event(DftRequested(candidate_id=event.candidate_id, crystal=event.crystal,
+                                 backend="replay", round=0, policy=f"count={ctx.state[key]}"),
+                    event, topic=OUT)
 
 
-SPEC = ServiceSpec(name="counter", consumes=[IN], produces=[OUT], handler=count,
-                   partitions=2)
+SPEC = ServiceSpec(name="counter", handlers={CandidateGenerated: count}, emits=(DftRequested,),
+                   consumes=[IN], produces=[OUT], partitions=2)
 
 
 def _send(bus: EmbeddedBus, key: str) -> None:

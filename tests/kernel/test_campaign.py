@@ -240,7 +240,7 @@ def test_the_generator_service_seeds_saps_with_the_campaigns_parents():
     import uuid
 
     from materialabs.events import new_event
-    from materialabs.runtime import Context
+    from materialabs.runtime import Context, dispatch
     from services.generator import handlers
     from services.generator.app import build_ports
 
@@ -251,10 +251,11 @@ def test_the_generator_service_seeds_saps_with_the_campaigns_parents():
     start = new_event("CampaignStarted", campaign.to_event_fields(), producer="test",
                       campaign_id=campaign_id, key=campaign_id)
     ctx = Context(service="generator", state={}, ports=build_ports())
-    generated = [e for e in handlers.handle(start, ctx) if e.type == "CandidateGenerated"]
+    generated = [e for e in dispatch(handlers.HANDLERS, start, ctx)
+                 if e.type == "CandidateGenerated"]
     assert generated
     for event in generated:
-        assert all(p.startswith(("cmr-", "matminer-")) for p in event["parent_ids"])
+        assert all(p.startswith(("cmr-", "matminer-")) for p in event.parent_ids)
 
 
 def test_old_campaign_events_with_a_replay_dataset_still_decode():

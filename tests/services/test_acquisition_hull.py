@@ -10,8 +10,8 @@ import numpy as np
 from acquisition_round import round_events
 
 from materialabs.crystals import Crystal
-from materialabs.runtime import Context
-from services.acquisition.handlers import handle, reduced_formula
+from materialabs.runtime import Context, dispatch
+from services.acquisition.handlers import HANDLERS, AcquisitionPorts, reduced_formula
 
 
 class CountingHull:
@@ -35,8 +35,8 @@ def _events():
 
 
 def _decide(ctx, events):
-    return [(e.type, e["candidate_id"], e.payload.get("acquisition_score"))
-            for event in events for e in handle(event, ctx)]
+    return [(e.type, e.candidate_id, getattr(e, "acquisition_score", None))
+            for event in events for e in dispatch(HANDLERS, event, ctx)]
 
 
 def test_formula_matches_pymatgen():
@@ -48,13 +48,13 @@ def test_formula_matches_pymatgen():
 def test_each_hull_is_looked_up_once_and_an_old_pool_still_decides_the_same():
     start, predicted, finished = _events()
     hull = CountingHull()
-    ctx = Context(service="acquisition", state={}, ports={"hull": hull})
+    ctx = Context(service="acquisition", state={}, ports=AcquisitionPorts(hull=hull))
     decisions = _decide(ctx, [start, *predicted, finished])
     assert any(kind == "DftRequested" for kind, _, _ in decisions)
     assert all(count == 1 for count in hull.calls.values())
     assert len(hull.calls) == len({reduced_formula(list(c.species)) for c in CRYSTALS})
     # A pool recorded before hull energies were kept (no "hull_eV") decides the same.
-    old = Context(service="acquisition", state={}, ports={"hull": CountingHull()})
+    old = Context(service="acquisition", state={}, ports=AcquisitionPorts(hull=CountingHull()))
     _decide(old, [start, *predicted])
     book = copy.deepcopy(old.state["campaign:c"])
     for entry in book["pool"].values():

@@ -8,8 +8,8 @@ import numpy as np
 from acquisition_round import CAMPAIGN, round_events
 
 from materialabs.crystals import Crystal
-from materialabs.runtime import Context
-from services.acquisition.handlers import handle
+from materialabs.runtime import Context, dispatch
+from services.acquisition.handlers import HANDLERS, AcquisitionPorts
 
 
 class FlatHull:
@@ -24,11 +24,11 @@ def _events():
 
 
 def _requests(order):
-    ctx = Context(service="acquisition", state={}, ports={"hull": FlatHull()})
+    ctx = Context(service="acquisition", state={}, ports=AcquisitionPorts(hull=FlatHull()))
     out = []
     for event in order:
-        out += [e for e in handle(event, ctx) if e.type == "DftRequested"]
-    return sorted(e["candidate_id"] for e in out)
+        out += [e for e in dispatch(HANDLERS, event, ctx) if e.type == "DftRequested"]
+    return sorted(e.candidate_id for e in out)
 
 
 def test_predictions_before_the_campaign_start_are_kept():

@@ -9,8 +9,9 @@ import copy
 import uuid
 
 from materialabs.events import new_event
-from materialabs.runtime import Context
+from materialabs.runtime import Context, dispatch
 from services.generator import handlers
+from services.generator.handlers import GeneratorPorts
 from tests.services.test_generator_round import PARENTS, campaign
 
 
@@ -22,7 +23,11 @@ def _round_started(campaign_id: str, number: int):
 
 
 def _ids(events) -> list[str]:
-    return [e["candidate_id"] for e in events if e.type == "CandidateGenerated"]
+    return [e.candidate_id for e in events if e.type == "CandidateGenerated"]
+
+
+def _handle(event, ctx: Context):
+    return list(dispatch(handlers.HANDLERS, event, ctx))
 
 
 def test_a_member_that_did_round_0_and_gets_round_2_after_another_did_round_1():
@@ -30,26 +35,26 @@ def test_a_member_that_did_round_0_and_gets_round_2_after_another_did_round_1():
     spec = campaign(8)
     start = new_event("CampaignStarted", spec.to_event_fields(), producer="test",
                       campaign_id=campaign_id, key=campaign_id)
-    ports = {"parents": lambda c: PARENTS}
+    ports = GeneratorPorts(parents=lambda c: PARENTS)
     # One generator: rounds 0, 1, 2.
     single = Context(service="generator", state={}, ports=ports)
-    expected = [_ids(handlers.handle(start, single))]
+    expected = [_ids(_handle(start, single))]
     for number in (1, 2):
-        expected.append(_ids(handlers.handle(_round_started(campaign_id, number), single)))
+        expected.append(_ids(_handle(_round_started(campaign_id, number), single)))
     handlers._deduplicators.pop(campaign_id, None)
 
     # Member A does round 0; member B (another process: no cache) round 1; A round 2,
     # reading the book B wrote (the shared state table).
     state: dict = {}
     member_a = Context(service="generator", state=state, ports=ports)
-    got = [_ids(handlers.handle(start, member_a))]
+    got = [_ids(_handle(start, member_a))]
     a_cache = handlers._deduplicators.pop(campaign_id)
     member_b = Context(service="generator", state=copy.deepcopy(state), ports=ports)
-    got.append(_ids(handlers.handle(_round_started(campaign_id, 1), member_b)))
+    got.append(_ids(_handle(_round_started(campaign_id, 1), member_b)))
     handlers._deduplicators[campaign_id] = a_cache  # A's process still holds its cache
     member_a.state.clear()
     member_a.state.update(copy.deepcopy(member_b.state))
-    got.append(_ids(handlers.handle(_round_started(campaign_id, 2), member_a)))
+    got.append(_ids(_handle(_round_started(campaign_id, 2), member_a)))
     handlers._deduplicators.pop(campaign_id, None)
 
     assert all(expected), f"each round should propose candidates: {expected}"

@@ -12,8 +12,9 @@ from materialabs.crystals import Crystal
 from materialabs.events import new_event
 from materialabs.generate import saps
 from materialabs.generate.dedup import Deduplicator
-from materialabs.runtime import Context
+from materialabs.runtime import Context, dispatch
 from services.generator import handlers
+from services.generator.handlers import GeneratorPorts
 
 ELEMENTS = ("Sr", "Ba", "Ca", "Ti", "Zr", "Hf", "O", "N", "S", "La", "Mg", "Al")
 
@@ -36,14 +37,15 @@ def campaign(per_round: int) -> Campaign:
 
 def run_round(per_round: int, ctx: Context | None = None, campaign_id: str | None = None):
     campaign_id = campaign_id or str(uuid.uuid4())
-    ctx = ctx or Context(service="generator", state={}, ports={"parents": lambda c: PARENTS})
+    ctx = ctx or Context(service="generator", state={},
+                         ports=GeneratorPorts(parents=lambda c: PARENTS))
     start = new_event("CampaignStarted", campaign(per_round).to_event_fields(),
                       producer="test", campaign_id=campaign_id, key=campaign_id)
-    return list(handlers.handle(start, ctx)), ctx
+    return list(dispatch(handlers.HANDLERS, start, ctx)), ctx
 
 
 def payloads(events) -> list[tuple[str, str]]:
-    return [(e["candidate_id"], e["params_json"]) for e in events
+    return [(e.candidate_id, e.params_json) for e in events
             if e.type == "CandidateGenerated"]
 
 
@@ -52,7 +54,7 @@ def test_a_round_is_the_first_in_space_candidates_of_the_whole_search():
     finished = events[-1]
     assert finished.type == "GenerationFinished"
     emitted = [e for e in events if e.type == "CandidateGenerated"]
-    assert finished["count"] == len(emitted) == 25
+    assert finished.count == len(emitted) == 25
     # Reference: every outcome of every parent, deduplicated, then filtered to the space.
     known = Deduplicator()
     known.add_known([c for _, c in PARENTS], [pid for pid, _ in PARENTS])
@@ -60,8 +62,8 @@ def test_a_round_is_the_first_in_space_candidates_of_the_whole_search():
                                   config=saps.SapsConfig(max_per_parent=60, max_parent_sites=12),
                                   deduplicator=known)
     inside = [c.candidate_id for c in everything if set(c.crystal.species) <= set(ELEMENTS)]
-    assert [e["candidate_id"] for e in emitted] == inside[:25]
-    assert finished["counts"]["emitted"] == 25
+    assert [e.candidate_id for e in emitted] == inside[:25]
+    assert finished.counts["emitted"] == 25
     book = ctx.state[f"campaign:{finished.campaign_id}"]
     assert len(book["emitted"]) == 25 and book["done_rounds"] == [0]
 
@@ -79,17 +81,17 @@ def test_a_retry_after_a_failure_midway_emits_the_same_round(monkeypatch):
             yield candidate
 
     monkeypatch.setattr(saps, "iter_generate", failing_once)
-    ctx = Context(service="generator", state={}, ports={"parents": lambda c: PARENTS})
+    ctx = Context(service="generator", state={}, ports=GeneratorPorts(parents=lambda c: PARENTS))
     campaign_id = str(uuid.uuid4())
     partial = []
     with pytest.raises(RuntimeError, match="worker lost"):
         start = new_event("CampaignStarted", campaign(20).to_event_fields(), producer="test",
                           campaign_id=campaign_id, key=campaign_id)
-        for event in handlers.handle(start, ctx):
+        for event in dispatch(handlers.HANDLERS, start, ctx):
             partial.append(event)
     assert len(partial) == 7
     assert f"campaign:{campaign_id}" not in ctx.state  # nothing recorded for a failed round
     retried, _ = run_round(20, ctx, campaign_id)  # what the runtime's retry does
     assert payloads(retried) == payloads(clean)
     assert payloads(partial) == payloads(clean)[:7]
-    assert retried[-1]["count"] == clean[-1]["count"] == 20
+    assert retried[-1].count == clean[-1].count == 20

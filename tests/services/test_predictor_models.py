@@ -11,8 +11,8 @@ from materialabs.crystals import Crystal
 from materialabs.events import new_event
 from materialabs.models import ModelRefused, ModelRegistry
 from materialabs.platform import default_model_path, ensure_platform, publish_default_model
-from materialabs.runtime import Context
-from services.predictor.handlers import handle
+from materialabs.runtime import Context, dispatch
+from services.predictor.handlers import HANDLERS, PredictorPorts
 
 ROCKSALT = Crystal.from_arrays(np.eye(3) * 4.2, ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
@@ -48,12 +48,12 @@ def test_predictor_refuses_an_unledgered_model_and_keeps_the_current_one(home):
     platform = ensure_platform(home)
     current = publish_default_model(platform)
     rogue = ports.store().put_bytes(default_model_path().read_bytes() + b"rogue")
-    ctx = Context(service="predictor", state={}, ports={"models": _registry(home)})
+    ctx = Context(service="predictor", state={}, ports=PredictorPorts(models=_registry(home)))
     event = new_event("CandidateGenerated", {
         "candidate_id": ROCKSALT.content_key(), "crystal": ROCKSALT.as_record(),
         "method": "saps", "parent_ids": [], "params_json": "{}", "seed": 0, "round": 0,
         "model_cid": rogue}, producer="test", campaign_id="c1")
-    [predicted] = list(handle(event, ctx))
-    assert predicted["model_cid"] == current
-    assert {p["target"] for p in predicted["predictions"]} >= {"formation_energy_per_atom"}
-    assert rogue in ctx.ports["models"].refused
+    [predicted] = list(dispatch(HANDLERS, event, ctx))
+    assert predicted.model_cid == current
+    assert {p.target for p in predicted.predictions} >= {"formation_energy_per_atom"}
+    assert rogue in ctx.ports.models.refused

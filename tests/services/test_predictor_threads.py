@@ -10,9 +10,9 @@ import torch
 
 from materialabs import config
 from materialabs.crystals import Crystal
-from materialabs.events import new_event
-from materialabs.runtime import Context
-from services.predictor.handlers import handle, score_batch
+from materialabs.events import EventRecord, new_event
+from materialabs.runtime import Context, dispatch
+from services.predictor.handlers import HANDLERS, PredictorPorts, score_batch
 
 ROCKSALT = Crystal.from_arrays(np.eye(3) * 4.2, ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
 
@@ -53,14 +53,14 @@ def candidate(index: int):
 def test_inference_runs_with_the_configured_threads_and_restores_them(threads):
     ensemble = RecordingEnsemble()
     ctx = Context(service="predictor", state={},
-                  ports={"models": OneModel(ensemble), "inference_threads": threads})
+                  ports=PredictorPorts(models=OneModel(ensemble), inference_threads=threads))
     before = torch.get_num_threads()
-    events = [candidate(i) for i in range(3)]
+    events = [EventRecord.from_event(candidate(i)) for i in range(3)]
     score_batch(events, ctx)
-    outputs = [out for event in events for out in handle(event, ctx)]
+    outputs = [out for event in events for out in dispatch(HANDLERS, event, ctx)]
     assert ensemble.threads_seen == [threads]  # one call for the batch
     assert torch.get_num_threads() == before
-    assert [o["predictions"][0]["mean"] for o in outputs] == [-1.5] * 3
+    assert [o.predictions[0].mean for o in outputs] == [-1.5] * 3
 
 
 def test_thread_setting_is_read_from_the_environment(monkeypatch):

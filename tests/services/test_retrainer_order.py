@@ -19,7 +19,7 @@ from materialabs.ml.bundle import ensemble_from_bundle, ensemble_to_bundle
 from materialabs.ml.ensemble import Ensemble
 from materialabs.ml.graph import GraphConfig
 from materialabs.ml.model import CrystalGNN, ModelConfig, Normaliser
-from materialabs.runtime import Context
+from materialabs.runtime import Context, dispatch
 from materialabs.store.local import LocalStore
 from services.retrainer import handlers
 
@@ -51,9 +51,9 @@ def retrain(store: LocalStore, parent_cid: str, order: list[int]) -> str:
     new = crystals(2, 4)
     new_labels = np.array([[-1.0 - 0.1 * i, 0.5 * i] for i in range(4)])
     # Judged on the new structures themselves, so the fine-tuned successor is published.
-    ctx = Context(service="retrainer", state={}, store=store, ports={
-        "models": Registry(store, parent_cid), "signer": Ed25519PrivateKey.generate(),
-        "reference": lambda: (reference, labels, new, new_labels), "epochs": 4})
+    ctx = Context(service="retrainer", state={}, ports=handlers.RetrainerPorts(
+        models=Registry(store, parent_cid), store=store, signer=Ed25519PrivateKey.generate(),
+        reference=lambda: (reference, labels, new, new_labels), epochs=4))
     campaign_id = str(uuid.uuid4())
     events = [new_event("DftRequested", {"candidate_id": f"c{i}", "crystal": c.as_record(),
                                          "backend": "replay", "round": 0},
@@ -63,11 +63,11 @@ def retrain(store: LocalStore, parent_cid: str, order: list[int]) -> str:
         "status": "ok", "formation_energy_per_atom_eV": new_labels[i, 0],
         "band_gap_eV": new_labels[i, 1], "wall_time_s": 0.0, "round": 0},
         producer="test", campaign_id=campaign_id) for i in order]
-    out = [e for event in events for e in handlers.handle(event, ctx)]
+    out = [e for event in events for e in dispatch(handlers.HANDLERS, event, ctx)]
     appended = [e for e in out if e.type == "LedgerAppendRequested"]
     finished = [e for e in out if e.type == "RetrainFinished"]
     assert appended or finished, "the retrainer decided nothing"
-    return appended[0]["cid"] if appended else finished[0]["model_cid"]
+    return appended[0].cid if appended else finished[0].model_cid
 
 
 def test_the_successor_is_the_same_whatever_the_arrival_order(tmp_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,8 @@ def test_hostile_submission_is_refused_and_never_reaches_the_ledger(
 
 def test_good_upload_is_accepted_once_and_its_replays_are_refused(world: World,
                                                                   tmp_path: Path) -> None:
-    world.harness.runners[1].context.ports["catalog"] = Catalog(tmp_path / "catalog")
+    ingest = world.harness.runners[1].context  # typed ports: replace one of them
+    ingest.ports = replace(ingest.ports, catalog=Catalog(tmp_path / "catalog"))
     upload = world.signed(count=4)
     size = len(world.ledger)
     accepted = world.harness.submit(upload.submitted_fields())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,57 +33,44 @@ import faust
 
 from materialabs.bus.kafka import DEFAULT_PARTITIONS, KafkaBus
 from materialabs.bus.port import BusError, Record, dlq_topic
+from materialabs.bus.table import Change, MemoryTable
 from materialabs.events.registry import SchemaRegistry, default_registry
-from materialabs.runtime import (
-    JsonState,
+from materialabs.runtime.core import (
     Outcome,
     RecordProcessor,
     RunStats,
     ServiceSpec,
     build_context,
+    count,
 )
+from materialabs.runtime.state import JsonState
 
 log = logging.getLogger(__name__)
 
 
-class _BufferedTable:
-    """Table-port view of a Faust table whose writes wait for the agent's event context.
+class _FaustChangelog:
+    """A Faust table as the changelog of the runtime's in-memory table.
 
-    The handler runs in a worker thread, where Faust cannot tell which partition a write
-    belongs to; the agent applies the buffered writes right after, with its event current.
+    Faust keeps the table (and recovers it from its compacted changelog topic after a
+    restart or a rebalance); the in-memory table reads its content after each rebalance and
+    writes its changes back with the agent's event current, so Faust can route them.
     """
 
     def __init__(self, table: Any) -> None:
         self._table = table
-        self._pending: dict[str, bytes | None] = {}
 
-    def get(self, key: str) -> bytes | None:
-        if key in self._pending:
-            return self._pending[key]
-        text = self._table.get(key)
-        return None if text is None else str(text).encode()
+    def read(self) -> tuple[bool, list[Change]]:
+        return True, [(str(k), str(v).encode()) for k, v in self._table.items()]
 
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
-
-    def put(self, key: str, value: bytes | None) -> None:
-        self._pending[key] = value
-
-    def items(self) -> Iterator[tuple[str, bytes]]:
-        merged: dict[str, bytes | None] = {k: str(v).encode() for k, v in self._table.items()}
-        merged.update(self._pending)
-        return iter([(k, v) for k, v in merged.items() if v is not None])
-
-    def flush(self) -> None:
-        for key, value in self._pending.items():
+    def write(self, changes: Sequence[Change]) -> None:
+        for key, value in changes:
             if value is None:
                 self._table.pop(key, None)
             else:
                 self._table[key] = value.decode()
-        self._pending.clear()
 
-    def catch_up(self) -> None:
-        """Faust recovers tables itself on rebalance."""
+    def close(self) -> None:
+        """Faust closes its tables itself."""
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
@@ -105,9 +92,9 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
     # Tables are co-partitioned with the input, so they take the inputs' partition count.
     bus = KafkaBus(bootstrap, default_partitions=spec.partitions or DEFAULT_PARTITIONS)
     try:
-        bus.create_topics([*spec.consumes, *(dlq_topic(t) for t in spec.consumes),
-                           *spec.produces])
-        counts = {topic: bus.partitions(topic) for topic in spec.consumes}
+        bus.create_topics([*spec.input_topics, *(dlq_topic(t) for t in spec.input_topics),
+                           *spec.output_topics])
+        counts = {topic: bus.partitions(topic) for topic in spec.input_topics}
     finally:
         bus.close()
     if len(set(counts.values())) != 1:
@@ -138,12 +125,21 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
     # State keys route by their own hash (like message keys), not by the event being
     # handled: one key then always lands in one changelog partition, so recovery cannot
     # replay an older value of it from another partition after a newer one.
-    state = _BufferedTable(app.Table(f"{spec.name}-state", partitions=partitions,
-                                     use_partitioner=True))
-    context = build_context(spec, JsonState(state), registry, ports)
+    state_table = MemoryTable(_FaustChangelog(app.Table(
+        f"{spec.name}-state", partitions=partitions, use_partitioner=True)))
+    state = JsonState(state_table)
+    context = build_context(spec, state, registry, ports)
     processor = RecordProcessor(spec, context, registry)
     stats = RunStats()
-    source = app.topic(*spec.consumes, key_type=bytes, value_type=bytes)
+    source = app.topic(*spec.input_topics, key_type=bytes, value_type=bytes)
+    # Faust recovers the state table before the agent gets an event after a (re)assignment;
+    # the in-memory table reads it again then.
+    rebalanced = [True]
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode's receiver typing
+    async def _on_rebalance(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        rebalanced[0] = True
+
     outputs: dict[str, Any] = {}
 
     def output_topic(name: str) -> Any:
@@ -162,6 +158,10 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
             record = Record(message.topic, message.partition, message.offset, message.key,
                             message.value or b"", _headers(message.headers),
                             int((message.timestamp or 0) * 1000))
+            if rebalanced[0]:
+                rebalanced[0] = False
+                state_table.catch_up()
+                state.refresh()
             outcome: Outcome = await loop.run_in_executor(None, processor.process, record, seen)
             acks = []
             for item in outcome.outgoing:
@@ -171,21 +171,11 @@ def build_app(spec: ServiceSpec, bootstrap: str, *, registry: SchemaRegistry | N
                 await ack  # durable before the event counts as processed
             if outcome.marker:
                 processed[outcome.marker] = 1
-            context.state.write_back()  # type: ignore[attr-defined]
-            state.flush()
-            _count(stats, outcome)
+            state.write_back()
+            state_table.flush()
+            count(stats, outcome)
 
     return app, stats
-
-
-def _count(stats: RunStats, outcome: Outcome) -> None:
-    if outcome.kind == "processed":
-        stats.processed += 1
-        stats.emitted += len(outcome.outgoing)
-    elif outcome.kind == "duplicate":
-        stats.duplicates += 1
-    else:
-        stats.dead_lettered += 1
 
 
 def run_worker(spec: ServiceSpec, bootstrap: str, loglevel: str | None = None) -> None:

@@ -52,7 +52,7 @@ from materialabs.bus.kafka import (
     _librdkafka_log,
 )
 from materialabs.bus.port import BusError
-from materialabs.runtime import RunStats, ServiceRunner, ServiceSpec
+from materialabs.runtime.core import RunStats, ServiceRunner, ServiceSpec
 
 log = logging.getLogger(__name__)
 
@@ -172,17 +172,17 @@ def serve_single_active(spec: ServiceSpec, bootstrap: str, member: str,
 
 
 def _ports_ahead(spec: ServiceSpec, member: str, say: Callable[[str], None]
-                 ) -> tuple[ServiceSpec, Mapping[str, Any] | None]:
+                 ) -> tuple[ServiceSpec, Any]:
     """The spec to lead with and the ports built for it ahead, if they could be."""
     if spec.ports is None:
         return spec, None
     started = time.monotonic()
     try:
-        ports = dict(spec.ports())
+        ports = spec.ports()
     except Exception as error:  # noqa: BLE001 - e.g. the leader holds the ledger's lock
         say(f"{member}: ports are built on taking the lease ({error})")
         return spec, None
-    ledger = ports.get("ledger")
+    ledger = getattr(ports, "ledger", None)
     if callable(getattr(ledger, "close", None)):
         # A ledger writer (a read view has no close): its lock is the leader's.
         ledger.close()
@@ -191,7 +191,7 @@ def _ports_ahead(spec: ServiceSpec, member: str, say: Callable[[str], None]
     return replace(spec, ports=None), ports
 
 
-def _lead(spec: ServiceSpec, ports: Mapping[str, Any] | None, bootstrap: str, group: str,
+def _lead(spec: ServiceSpec, ports: Any, bootstrap: str, group: str,
           member: str, lease: Lease, stop: threading.Event, stats: RunStats,
           idle_exit_s: float | None, poll_timeout_s: float, max_records: int,
           say: Callable[[str], None]) -> bool:
@@ -212,7 +212,7 @@ def _lead(spec: ServiceSpec, ports: Mapping[str, Any] | None, bootstrap: str, gr
             seen = runner.step(poll_timeout_s, max_records)
             if not ready and runner.consumer.ready():
                 ready = True
-                say(f"{member}: leading {group}, consuming {', '.join(spec.consumes)} "
+                say(f"{member}: leading {group}, consuming {', '.join(spec.input_topics)} "
                     f"{time.monotonic() - started:.1f} s after taking the lease")
             if seen or not runner.consumer.ready():
                 last_activity = time.monotonic()
@@ -236,7 +236,7 @@ def _lead(spec: ServiceSpec, ports: Mapping[str, Any] | None, bootstrap: str, gr
 def _close_ports(runner: ServiceRunner) -> None:
     # The ledger's writer holds a file lock the next leader needs. (Other ports, such as
     # the store, are built once per process and shared: they stay open.)
-    close = getattr(runner.context.ledger, "close", None)
+    close = getattr(getattr(runner.context.ports, "ledger", None), "close", None)
     if callable(close):
         _close_quietly(close)
 
