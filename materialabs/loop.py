@@ -264,14 +264,18 @@ def verify_ledger(ledger_dir: Path) -> str:
     import tempfile
 
     from ledger import Ledger
+    from ledger.log import LogError
     from ledger.verify import verify_file
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "ledger.export"
-        with Ledger.open(ledger_dir, readonly=True) as ledger:
-            ledger.export(export)
-            public = ledger.ledger_public
-            size = len(ledger)
+        try:
+            with Ledger.open(ledger_dir, readonly=True) as ledger:
+                ledger.export(export)
+                public = ledger.ledger_public
+                size = len(ledger)
+        except LogError as error:  # corruption: the ledger refuses to read past it
+            return f"`ledger verify` FAILED: {error}"
         report = verify_file(export, public)
     if report.ok:
         return f"`ledger verify` passed: {size} entries, chain, signatures and tree heads"

@@ -106,7 +106,7 @@ def refusal_code(reason: str) -> str:
     text = reason.lower()
     for needle, code in (("replayed", "replay"), ("not registered", "unknown_key"),
                          ("revoked", "revoked_key"), ("signature", "bad_signature"),
-                         ("lab key", "unknown_key")):
+                         ("lab key", "unknown_key"), ("is registered to lab", "unknown_key")):
         if needle in text:
             return code
     return "other"
