@@ -17,7 +17,8 @@ SCALE ?=
 export PATH := $(PATH):/usr/local/go/bin
 
 # The install is redone only when what it is made from changes.
-INSTALL_INPUTS := $(wildcard requirements.lock) pyproject.toml $(wildcard infra/gpaw/install.sh)
+INSTALL_INPUTS := $(wildcard requirements.lock) pyproject.toml $(wildcard infra/gpaw/install.sh) \
+	$(wildcard infra/browser/install.sh)
 INSTALL_KEY := $(shell cat $(INSTALL_INPUTS) | sha256sum | cut -c1-16)
 INSTALL_STAMP := $(VENV)/.materialabs-installed-$(INSTALL_KEY)
 
@@ -44,6 +45,7 @@ $(INSTALL_STAMP): $(VENV_PY)
 	fi
 	$(PIP) install -q --no-deps -e .
 	@if [[ -f infra/gpaw/install.sh ]]; then VENV="$(abspath $(VENV))" bash infra/gpaw/install.sh; fi
+	@bash infra/browser/install.sh || echo "make: no Chromium; everything but the browser tests works without it" >&2
 	@rm -f $(VENV)/.materialabs-installed-*
 	@touch $@
 

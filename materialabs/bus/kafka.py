@@ -270,11 +270,12 @@ class _KafkaProducer:
         except (KafkaException, SystemError) as exception:
             # A fenced producer's flush raises its fatal error; confluent-kafka 2.16 then
             # runs the purged records' callbacks with it set, and what surfaces is a
-            # SystemError caused by the KafkaException.
+            # SystemError caused by the KafkaException -- or, racing the purge, a
+            # SystemError with no cause at all.
             cause = exception if isinstance(exception, KafkaException) else exception.__cause__
             if isinstance(cause, KafkaException):
                 raise self._error(cause.args[0], "flush") from exception
-            raise
+            raise self._failed_flush(exception) from exception
         if left:
             raise BusError(f"{left} records not acknowledged by Kafka at {self.bootstrap} "
                            f"within {timeout_s:.0f} s")
@@ -284,6 +285,23 @@ class _KafkaProducer:
             error = Fenced if fenced else BusError
             raise error(f"{len(failures)} records were not written to Kafka at "
                         f"{self.bootstrap}; first: {failures[0][0]}")
+
+    def _failed_flush(self, exception: BaseException) -> BusError:
+        """What a flush that failed without saying why means: a record callback may have
+        named the cause; a transactional producer learns whether it was fenced by aborting
+        the batch it can no longer commit (an abort on a fenced producer raises its fatal
+        error)."""
+        failures, self._failures = self._failures, []
+        if self.transactional_id and any(code in _FENCED for _, code in failures):
+            return Fenced(f"flush on Kafka at {self.bootstrap}: fenced ({failures[0][0]})")
+        if self.transactional_id and self._in_transaction:
+            self._in_transaction = False
+            try:
+                self._producer.abort_transaction(ADMIN_TIMEOUT_S)
+            except KafkaException as abort_failure:
+                return self._error(abort_failure.args[0], "flush")
+        first = f"; first failed record: {failures[0][0]}" if failures else ""
+        return BusError(f"flush on Kafka at {self.bootstrap} failed ({exception}){first}")
 
     def _begin(self) -> None:
         if self.transactional_id and not self._in_transaction:
