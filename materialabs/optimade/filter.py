@@ -132,6 +132,8 @@ def _parse(text: str) -> Any:
         reason = re.search(r"Lark traceback: \s*(.*?)(?:, at line|\n)", detail, re.S)
         position = f" at line {where.group(1)} column {where.group(2)}" if where else ""
         why = f": {reason.group(1).strip()}" if reason else ""
+        if "end-of-input" in detail:
+            position, why = f" at column {len(text) + 1}", ": the filter ends too early"
         raise FilterError(400, f"filter: cannot parse{position}{why}") from None
     except RecursionError:
         raise FilterError(400, "filter: too deeply nested to parse") from None
