@@ -47,7 +47,7 @@ from materialabs.runtime import RunStats, ServiceRunner, ServiceSpec
 
 # The platform's services (folders under services/), in the order the embedded loop steps them.
 SERVICE_NAMES = ("ledger", "ingest", "generator", "predictor", "acquisition", "dft_runner",
-                 "retrainer")
+                 "retrainer", "catalog")
 
 
 class WiringError(LookupError):
@@ -86,13 +86,15 @@ def runners(bus: Bus, specs: Sequence[ServiceSpec[Any]] | None = None) -> list[S
 
 
 def upload_runners(bus: Bus, ledger: Any, store: Any, catalog: Any) -> list[ServiceRunner]:
-    """The ledger and ingest services on ``bus``, over an open ledger writer (an embedded
-    upload: the command line holds the ledger for the time of one upload)."""
-    ledger_spec, ingest_spec = services(("ledger", "ingest"))
+    """The ledger, ingest and catalog services on ``bus``, over an open ledger writer (an
+    embedded upload: the command line holds the ledger for the time of one upload)."""
+    ledger_spec, ingest_spec, catalog_spec = services(("ledger", "ingest", "catalog"))
     return [
         ServiceRunner(replace(ledger_spec, ports=None), bus, ports={"ledger": ledger}),
         ServiceRunner(replace(ingest_spec, ports=None), bus,
-                      ports={"store": store, "ledger": ledger, "catalog": catalog}),
+                      ports={"store": store, "ledger": ledger}),
+        ServiceRunner(replace(catalog_spec, ports=None), bus,
+                      ports={"catalog": catalog, "ledger": ledger}),
     ]
 
 

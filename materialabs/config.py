@@ -14,6 +14,7 @@ MATERIALABS_LEDGER_PASSPHRASE_FILE  file holding the ledger key's passphrase
 MATERIALABS_SCHEMAS    Avro schema folder; default the project's schemas/
 MATERIALABS_DEFAULT_MODEL  model bundle `setup` records instead of the shipped one
 MATERIALABS_FAUST_LOG  log level of Faust workers (debug, info, warn, error, critical)
+MATERIALABS_GATEWAY    host:port the gateway listens on; default 127.0.0.1:8686
 
 An empty variable counts as unset. A malformed one is a :class:`ConfigError` whose one-line
 message names the variable, its value and the expected form; ``check_environment`` checks
@@ -182,7 +183,13 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("MATERIALABS_SCHEMAS", "an existing folder of Avro schemas", _folder(True)),
     Variable("MATERIALABS_DEFAULT_MODEL", "an existing model bundle file", _file),
     Variable("MATERIALABS_FAUST_LOG", "a log level: " + ", ".join(_LOG_LEVELS), _log_level),
+    Variable("MATERIALABS_GATEWAY", "host:port, e.g. 127.0.0.1:8686", lambda text:
+             parse_bootstrap(text) if "," not in text else _no_list(text)),
 )}
+
+
+def _no_list(text: str) -> str:
+    raise ValueError(f"{text!r}: one host:port, not a list")
 
 
 # -- accessors ---------------------------------------------------------------------------------
@@ -224,6 +231,18 @@ def catalog_dir() -> Path:
 
 def ledger_dir() -> Path:
     return home() / "ledger"
+
+
+DEFAULT_GATEWAY = ("127.0.0.1", 8686)
+
+
+def gateway_address() -> tuple[str, int]:
+    """Where the gateway listens: $MATERIALABS_GATEWAY (host:port), else 127.0.0.1:8686."""
+    found = _get("MATERIALABS_GATEWAY")
+    if not found:
+        return DEFAULT_GATEWAY
+    host, _, port = found.rpartition(":")
+    return host.strip("[]") if host.startswith("[") else host, int(port)
 
 
 def kafka_bootstrap() -> str | None:

@@ -1554,3 +1554,23 @@ def write_crystals(crystals: list[tuple[str, Crystal]], path: Path) -> None:
     else:
         raise ValueError(f"{path}: unknown output format; expected .cif, .extxyz or .json")
 
+
+
+TEXT_FORMATS = {"cif": ".cif", "poscar": ".vasp", "json": ".json"}
+
+
+def crystal_text(crystal: Crystal, fmt: str, name: str = "crystal") -> str:
+    """One crystal as a file's text: CIF, POSCAR (VASP 5, with species) or pymatgen's
+    Structure JSON (``Structure.as_dict()``)."""
+    structure = crystal.to_structure()
+    if fmt == "cif":
+        from pymatgen.io.cif import CifWriter
+
+        return str(CifWriter(structure)).replace("data_", f"data_{name}_", 1)
+    if fmt == "poscar":
+        from pymatgen.io.vasp import Poscar
+
+        return Poscar(structure, comment=name).get_str()
+    if fmt == "json":
+        return json.dumps(structure.as_dict(), indent=1)
+    raise ValueError(f"format: expected one of {', '.join(TEXT_FORMATS)}, got {fmt!r}")

@@ -1,10 +1,10 @@
-"""Run a discovery campaign: start it, watch its events, project them, write the report.
+"""Run a discovery campaign: start it, watch its events, write the report.
 
-Embedded (default): the seven services run in this process, round-robin over the
-file-backed embedded bus in ``<home>/bus``. Distributed: the services run as their own
-processes (``make up``) against Kafka; this process only publishes ``CampaignStarted``
-and watches. Either way the watcher is the same consumer, the projection into the
-catalog is the same, and so is the report.
+Embedded (default): the services (the catalog projector among them) run in this process,
+round-robin over the file-backed embedded bus in ``<home>/bus``. Distributed: the services
+run as their own processes (``make up``) against Kafka; this process only publishes
+``CampaignStarted`` and watches. Either way the watcher is the same consumer and the report
+reads the same catalog, which only the catalog service writes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 from materialabs import config
 from materialabs.bootstrap import RUN, SERVICE_NAMES, runners
 from materialabs.campaign import Campaign
-from materialabs.catalog import Catalog, make_row
-from materialabs.crystals import Crystal
+from materialabs.catalog import Catalog
 from materialabs.events import Event, decode, default_registry, encode, new_event
 
 SERVICES = SERVICE_NAMES
@@ -41,7 +40,8 @@ class CampaignOutcome:
 
 
 class Watcher:
-    """Follows one campaign's events; keeps the progress bars and the catalog rows."""
+    """Follows one campaign's events; keeps the progress bars and the promotions (the
+    catalog service, not the watcher, writes the catalog)."""
 
     def __init__(self, campaign: Campaign, campaign_id: str, catalog: Catalog,
                  progress: bool) -> None:
@@ -52,7 +52,6 @@ class Watcher:
         self.promoted_rows: list[dict[str, Any]] = []
         self.promotions: list[Event] = []  # kept whole: the GPAW check needs their crystals
         self.generation: Counter = Counter()
-        self._pending_rows: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._bars = _Bars(campaign, progress)
 
@@ -71,28 +70,12 @@ class Watcher:
         self._bars.round(event["round"], event["count"])
 
     def _on_CandidatePredicted(self, event: Event) -> None:
-        crystal = Crystal.from_record(event["crystal"])
-        values = {p["target"]: p for p in event["predictions"]}
-        energy, gap = values.get("formation_energy_per_atom"), values.get("band_gap")
-        self._pending_rows.append(_row("prediction", crystal, event, source=event["model_cid"],
-                                       method="GNN ensemble",
-                                       formation_energy_per_atom_eV=energy and energy["mean"],
-                                       formation_energy_sigma_eV=energy and energy["sigma"],
-                                       band_gap_eV=gap and gap["mean"],
-                                       band_gap_sigma_eV=gap and gap["sigma"]))
         self._bars.predicted()
 
     def _on_DftRequested(self, event: Event) -> None:
         self.outcome.dft_requests.append(event["candidate_id"])
 
     def _on_DftCompleted(self, event: Event) -> None:
-        crystal = Crystal.from_record(event["crystal"])
-        energy = event["formation_energy_per_atom_eV"]
-        self._pending_rows.append(_row(
-            "dft", crystal, event, source=event["backend"], method=event["backend"],
-            status=event["status"], content_cid=event["output_cid"],
-            formation_energy_per_atom_eV=energy, band_gap_eV=event["band_gap_eV"],
-            e_above_hull_eV=None if energy is None else _e_above_hull(crystal, energy)))
         self._bars.dft(event["status"])
 
     def _on_CandidatePromoted(self, event: Event) -> None:
@@ -109,27 +92,20 @@ class Watcher:
         self._bars.close()
 
     def flush(self) -> None:
-        if self._pending_rows:
-            self.catalog.append(self._pending_rows)
-            self._pending_rows = []
+        """Nothing to write: kept for callers of the former row-writing watcher."""
 
 
-def _row(kind: str, crystal: Crystal, event: Event, **fields: Any) -> dict[str, Any]:
-    return make_row(kind, crystal.species, candidate_id=event["candidate_id"],
-                    reduced_formula=crystal.reduced_formula,
-                    nsites=crystal.num_sites, spacegroup_number=crystal.spacegroup_number(),
-                    campaign_id=event.campaign_id, round=event["round"], **fields)
-
-
-def _e_above_hull(crystal: Crystal, formation_energy_per_atom_eV: float) -> float | None:
-    """On the hull of the known MP phases, the model's and the replay oracle's scale."""
-    from materialabs import ports
-
-    formula = crystal.reduced_formula
-    try:
-        return formation_energy_per_atom_eV - ports.hull().hull_energy_per_atom(formula)
-    except Exception:  # noqa: BLE001 - an element the reference lacks: leave it unknown
-        return None
+def wait_for_catalog(catalog: Catalog, campaign_id: str, dft_results: int,
+                     timeout_s: float = 60.0) -> None:
+    """Until the catalog holds this campaign's ``dft_results`` DFT rows (a distributed
+    catalog service may still be projecting the last events when the campaign finishes)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if catalog.count("campaign_id = ? AND kind = 'dft'", (campaign_id,)) >= dft_results:
+            return
+        time.sleep(0.2)
+    print(f"warning: the catalog has not caught up with campaign {campaign_id} after "
+          f"{timeout_s:.0f} s; the report may miss its last results", file=sys.stderr)
 
 
 class _Bars:
@@ -222,6 +198,7 @@ def run_campaign(campaign: Campaign, *, home: Path | None = None, distributed: b
             if close is not None:
                 close()  # the embedded ledger writer holds the file lock
         bus.close()
+    wait_for_catalog(watcher.catalog, campaign_id, watcher.outcome.counts["DftCompleted"])
     watcher.outcome.wall_time_s = time.monotonic() - started
     if gpaw_checks > 0:
         watcher.outcome.gpaw_checks = _gpaw_checks(campaign, watcher, gpaw_checks)
@@ -243,11 +220,11 @@ def _gpaw_checks(campaign: Campaign, watcher: Watcher, count: int) -> Any:
 def _write_report(campaign: Campaign, watcher: Watcher, platform: Any, folder: Path) -> Path:
     import pandas as pd
 
-    from materialabs.catalog import Query
+    from materialabs.catalog import SCHEMA
     from materialabs.report import ReportInputs, write_report
 
-    rows = watcher.catalog.query(Query()).to_pandas()
-    rows = rows[rows["campaign_id"] == watcher.campaign_id]
+    rows = pd.DataFrame(watcher.catalog.select("campaign_id = ?", (watcher.campaign_id,)),
+                        columns=list(SCHEMA.names))
     inputs = ReportInputs(
         campaign=campaign, campaign_id=watcher.campaign_id,
         predictions=rows[rows["kind"] == "prediction"], dft=rows[rows["kind"] == "dft"],

@@ -1,4 +1,8 @@
-"""`materialabs query`: filter everything known (uploads, predictions, DFT results)."""
+"""`materialabs query`: filter everything known (uploads, predictions, DFT results).
+
+The flags and ``--filter`` (an OPTIMADE filter, the gateway's language) become one SQL
+condition run by :meth:`materialabs.catalog.Catalog.select`, the engine the gateway uses.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import json
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+
 from materialabs import config
 from materialabs.catalog import (
     CRYSTAL_SYSTEMS,
     DISPLAY_COLUMNS,
     KINDS,
     NUMERIC_COLUMNS,
+    SCHEMA,
     Catalog,
     CatalogError,
     Query,
@@ -26,19 +33,20 @@ examples:
   materialabs query --within Sr,Ba,Ti,Zr,O --kind dft --format jsonl
   materialabs query --system O-Sr-Ti --crystal-system cubic
   materialabs query --range formation_energy_per_atom_eV=:-2.0 --limit 20
+  materialabs query --filter 'elements HAS ALL "Ti","O" AND _materialabs_band_gap>=1.5'
 
 range columns: """ + ", ".join(NUMERIC_COLUMNS)
 
 # The flag a person typed, for each Query field a refusal names.
 FLAGS = {"contains": "--contains", "within": "--within", "chemical_system": "--system",
          "spacegroup_number": "--spacegroup", "crystal_system": "--crystal-system",
-         "kinds": "--kind", "ranges": "--range"}
+         "kinds": "--kind", "ranges": "--range", "filter": "--filter"}
 MAX_LIMIT = 10**9
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "query", help="filter uploads, predictions and DFT results (Parquet catalog)",
+        "query", help="filter uploads, predictions and DFT results (the catalog)",
         description="Filter the catalog of everything known. Filters combine with AND.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", type=Path, default=None,
@@ -56,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="row kind; repeat for several")
     parser.add_argument("--range", action="append", default=[], metavar="COLUMN=LOW:HIGH",
                         help="inclusive range; either side may be empty")
+    parser.add_argument("--filter", default=None, metavar="OPTIMADE_FILTER",
+                        help="an OPTIMADE filter (as the gateway's /optimade/v1/structures "
+                             "takes), combined with the other flags by AND")
     parser.add_argument("--limit", default="50", help="rows to print (0 = all)")
     parser.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
     parser.set_defaults(func=run)
@@ -115,15 +126,29 @@ def build_query(args: argparse.Namespace) -> Query:
 def run(args: argparse.Namespace) -> int:
     limit = _whole("--limit", args.limit, 0, MAX_LIMIT)
     query = build_query(args)
+    where, parameters = query.where()
+    if args.filter is not None:
+        from materialabs.optimade.filter import FilterError, translate
+
+        try:
+            translation = translate(args.filter)
+        except FilterError as error:
+            raise UserError(f"--filter: {error.detail}") from None
+        for warning in translation.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if translation.where:
+            where = f"({where}) AND ({translation.where})" if where else translation.where
+            parameters = [*parameters, *translation.parameters]
     root = args.catalog or config.catalog_dir()
-    if not root.is_dir() or not any(root.glob("part-*.parquet")):
+    if not Catalog.exists(root):
         raise UserError(f"{root}: no catalog yet; run a campaign (`materialabs run`) or "
                         "upload data (`materialabs upload`) first")
-    columns = DISPLAY_COLUMNS if args.format == "table" else None
+    columns = list(DISPLAY_COLUMNS) if args.format == "table" else list(SCHEMA.names)
     try:
-        table = Catalog(root).query(query, columns=columns)
+        rows = Catalog(root, readonly=True).select(where, parameters, columns)
     except CatalogError as error:
         raise UserError(str(error)) from None
+    table = pa.Table.from_pylist(rows, schema=pa.schema([SCHEMA.field(c) for c in columns]))
     total = table.num_rows
     if limit:
         table = table.slice(0, min(limit, total))

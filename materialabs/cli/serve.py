@@ -63,6 +63,10 @@ def register(subparsers: Any) -> None:
                         help="Kafka mode only: the runtime's own loop over the librdkafka "
                              "adapter (default; 'kafka-python' is its old name) or a Faust "
                              "worker (experimental, see docs/events.md)")
+    parser.add_argument("--host", default=None, help="gateway only: address to listen on "
+                        "(default from $MATERIALABS_GATEWAY, else 127.0.0.1)")
+    parser.add_argument("--port", default=None, help="gateway only: port (default from "
+                        "$MATERIALABS_GATEWAY, else 8686)")
     parser.set_defaults(func=run)
 
 
@@ -77,6 +81,11 @@ def load_service(reference: str) -> ServiceSpec[Any]:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
                         stream=sys.stderr)
+    if args.service == "gateway":  # HTTP, not a consumer: it reads the catalog and ledger
+        from materialabs import config
+        from materialabs.cli.gateway import address, serve
+
+        return serve(config.home(), *address(args.host, args.port))
     service = load_service(args.service)
     faust = bool(args.bootstrap) and args.engine == "faust"
     if faust and args.until_idle is not None:

@@ -238,6 +238,10 @@ def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: floa
             outcome = _find_outcome(watcher.poll(0.0), upload.upload_id)
             if outcome is not None:
                 receipt = _receipt(ledger, outcome, upload)
+                # Let the catalog project the accepted records before the command ends.
+                for runner in runners:
+                    while runner.step(0.0):
+                        pass
                 return Outcome(upload, outcome, receipt)
         raise UserError(f"no outcome for upload {upload.upload_id} within {timeout_s:g} s")
     finally:

@@ -11,12 +11,10 @@ from services.ingest.handlers import EMITS, HANDLERS, IngestPorts
 
 def ingest_ports() -> IngestPorts:
     from materialabs import config
-    from materialabs.catalog import Catalog
     from materialabs.store import open_store
 
     ledger = os.environ.get("MATERIALABS_LEDGER") or str(config.ledger_dir())
-    return IngestPorts(store=open_store(config.store_url()), ledger=LedgerView(ledger),
-                       catalog=Catalog(config.catalog_dir()))
+    return IngestPorts(store=open_store(config.store_url()), ledger=LedgerView(ledger))
 
 
 SERVICE = ServiceSpec(name="ingest", handlers=HANDLERS, emits=EMITS, ports=ingest_ports,

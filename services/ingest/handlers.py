@@ -11,7 +11,7 @@ UploadSubmitted
   -> LedgerAppendRequested (kind dataset, the manifest as the signed payload)
   or -> UploadRejected(code, reason) naming file, record and field.
 LedgerEntry answering one of our requests
-  -> DatasetAccepted, one MaterialRecord per record, and catalog rows (kind "upload").
+  -> DatasetAccepted and one MaterialRecord per record (the catalog service projects them).
 UploadRejected from the ledger (it refused the append)
   -> the upload is marked rejected, so the lab may fix the cause and submit it again.
 
@@ -67,8 +67,6 @@ class IngestPorts:
     """Content store (``get(cid)`` verifies the bytes hash to the CID)."""
     ledger: Any = None
     """A read view of the ledger: ``key_record(public)``, ``find_payload(payload)``."""
-    catalog: Any = None
-    """Optional read model: ``append(rows)``."""
 
 
 Ctx = Context[IngestPorts]
@@ -275,11 +273,6 @@ def on_ledger_entry(event: LedgerEntry, ctx: Ctx) -> Iterator[EventRecord]:
     for record in records:
         yield MaterialRecord(**material_record_fields(record, manifest.lab,
                                                       manifest.dataset_cid))
-    catalog = ctx.ports.catalog
-    if catalog is not None:
-        catalog.append([catalog_row(record, index, manifest.lab, manifest.method,
-                                    manifest.dataset_cid, event)
-                        for index, record in enumerate(records)])
     ctx.state[_upload_key(upload_id)] = {**upload, "status": "accepted", "ledger_seq": seq,
                                          "dataset_cid": manifest.dataset_cid}
 
@@ -302,29 +295,6 @@ def material_record_fields(record: LabRecord, lab: str, dataset_cid: str) -> dic
         **{name: (float(v) if v is not None else None) for name, v in core.items()},
         "properties": {k: float(v) for k, v in values.items()},
     }
-
-
-def catalog_row(record: LabRecord, index: int, lab: str, method: str, dataset_cid: str,
-                event: EventRecord) -> dict[str, Any]:
-    from materialabs.catalog import make_row
-
-    crystal = record.crystal
-    props = record.properties
-    return make_row(
-        "upload", crystal.species,
-        record_id=f"{dataset_cid}#{index}",
-        candidate_id=crystal.content_key(),
-        reduced_formula=crystal.reduced_formula,
-        nsites=crystal.num_sites,
-        spacegroup_number=crystal.spacegroup_number(),
-        formation_energy_per_atom_eV=props.get("formation_energy_per_atom_eV"),
-        band_gap_eV=props.get("band_gap_eV"),
-        e_above_hull_eV=props.get("e_above_hull_eV"),
-        source=lab,
-        method=method,
-        content_cid=dataset_cid,
-        occurred_at_ms=int(event.occurred_at.timestamp() * 1000),
-    )
 
 
 # --- UploadRejected (from the ledger) -----------------------------------------------------

@@ -1,12 +1,12 @@
 import re
+import sqlite3
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from materialabs.catalog import (
+    DB_NAME,
     Catalog,
     CatalogError,
     Query,
@@ -142,26 +142,50 @@ def test_a_large_limit_prints_every_row(catalog, capsys):
 
 
 def _damage(root, how):
-    good = sorted(root.glob("part-*.parquet"))[0]
-    bad = root / "part-99999999999999999999-damaged.parquet"
+    """Damage the catalog file the way a disk or a person might."""
+    path = root / DB_NAME
+    good = path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        (root / (DB_NAME + suffix)).unlink(missing_ok=True)
+    path.unlink()
     if how == "truncated":
-        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+        path.write_bytes(good[: len(good) // 2])
     elif how == "garbage":
-        bad.write_bytes(b"PAR1" + b"\x00garbage" * 100)
+        path.write_bytes(b"SQLite format 3\x00" + b"\x00garbage" * 1000)
     elif how == "empty":
-        bad.write_bytes(b"")
+        path.write_bytes(b"")
     elif how == "folder":
-        bad.mkdir()
+        path.mkdir()
     elif how == "other schema":
-        pq.write_table(pa.table({"band_gap_eV": ["wide"], "kind": ["dft"]}), bad)
-    return bad
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE rows (band_gap_eV TEXT, kind TEXT)")
+        connection.commit()
+        connection.close()
+    return path
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage", "empty", "folder", "other schema"])
-def test_a_damaged_part_is_named_and_the_query_refused(catalog, capsys, how):
+def test_a_damaged_catalog_is_named_and_the_query_refused(catalog, capsys, how):
+    catalog.close()
     bad = _damage(catalog.root, how)
     with pytest.raises(CatalogError, match=re.escape(str(bad))):
-        catalog.query(Query(ranges={"band_gap_eV": (0.0, 10.0)}))
+        Catalog(catalog.root, readonly=True).query(Query(ranges={"band_gap_eV": (0.0, 10.0)}))
     assert main(["query", "--catalog", str(catalog.root), "--range", "band_gap_eV=0:10"]) == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and "damaged catalog part" in err and err.count("\n") == 1
+    assert str(bad) in err and "catalog" in err and err.count("\n") == 1
+
+
+def test_the_same_rows_twice_leave_the_catalog_unchanged(catalog):
+    before = catalog.table().to_pylist()
+    rows = [dict(r) for r in before]
+    assert catalog.upsert(rows) == 0
+    assert catalog.table().to_pylist() == before
+
+
+def test_query_filter_flag_takes_an_optimade_filter(catalog, capsys):
+    assert main(["query", "--catalog", str(catalog.root), "--filter",
+                 'elements HAS "Ti" AND _materialabs_band_gap >= 1.75', "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1
+    assert main(["query", "--catalog", str(catalog.root), "--filter", "nelements >"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("materialabs query: --filter") and err.count("\n") == 1

@@ -47,7 +47,7 @@ def test_keys_register_upload_and_the_receipt_verifies(
     assert entry.kind == "dataset" and entry.cid == receipt["dataset_cid"]
     assert entry.metadata["method"] == "PBE" and entry.metadata["units"] == {
         "band_gap_eV": "eV", "formation_energy_per_atom_eV": "eV/atom"}
-    rows = Catalog(lab.home / "catalog").dataset().to_table().to_pylist()
+    rows = Catalog(lab.home / "catalog").table().to_pylist()
     assert len(rows) == 6 and {r["source"] for r in rows} == {"lab-a"}
     # A tampered receipt is caught by the auditor's check.
     receipt["audit_path"] = ["00" * 32] * max(1, len(receipt["audit_path"]))

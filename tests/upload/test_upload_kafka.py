@@ -14,7 +14,6 @@ from upload_helpers import LabHome, make_lab_home, write_good_csv
 from ledger import Ledger
 from ledger.view import LedgerView
 from materialabs.bus.kafka import KafkaBus
-from materialabs.catalog import Catalog
 from materialabs.cli import main
 from materialabs.runtime import ServiceRunner
 from materialabs.store import open_store
@@ -41,8 +40,7 @@ def services(lab: LabHome, kafka_bootstrap: str) -> Iterator[None]:
                       ports={"ledger": ledger}),
         ServiceRunner(replace(INGEST, ports=None), bus_ingest, group=f"ingest-{suffix}", ports={
             "store": open_store(f"local:{lab.home / 'store'}"),
-            "ledger": LedgerView(lab.ledger),
-            "catalog": Catalog(lab.home / "catalog")}),
+            "ledger": LedgerView(lab.ledger)}),
     ]
     threads = [threading.Thread(target=r.run, kwargs={"stop": stop}, daemon=True)
                for r in runners]

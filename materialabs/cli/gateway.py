@@ -1,0 +1,61 @@
+"""`materialabs gateway`: the HTTP gateway (OPTIMADE, explorer API, web explorer) over a home."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from materialabs import config
+from materialabs.cli import UserError
+
+EXAMPLES = """\
+examples:
+  materialabs gateway                                  # 127.0.0.1:8686 over $MATERIALABS_HOME
+  materialabs gateway --host 0.0.0.0 --port 8080
+  MATERIALABS_HOME=run/home materialabs gateway --port 9000
+
+then open http://HOST:PORT/explorer/ (the web explorer), /docs (the API),
+/optimade/v1/structures?filter=elements HAS "O" (OPTIMADE).
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "gateway", help="serve OPTIMADE, the explorer API and the web explorer over HTTP",
+        description="Serve the home's catalog and ledger over HTTP (read-only). The address "
+                    "defaults to $MATERIALABS_GATEWAY, else 127.0.0.1:8686.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=None, help="address to listen on")
+    parser.add_argument("--port", default=None, help="port to listen on (1-65535)")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="the MateriaLabs home (default $MATERIALABS_HOME)")
+    parser.set_defaults(func=run)
+
+
+def address(host: str | None, port: str | None) -> tuple[str, int]:
+    default_host, default_port = config.gateway_address()
+    try:
+        host = config.check_host(host) if host is not None else default_host
+        number = config.check_port(port) if port is not None else default_port
+    except ValueError as error:
+        raise UserError(f"--host/--port: {error}") from None
+    return host, number
+
+
+def serve(home: Path, host: str, port: int) -> int:
+    import uvicorn
+
+    from materialabs.gateway import create_app
+
+    print(f"gateway: http://{host}:{port}/ over {home} (explorer /explorer/, API /docs, "
+          f"OPTIMADE /optimade/v1)", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(home), host=host, port=port, log_level="warning",
+                access_log=False)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    host, port = address(args.host, args.port)
+    return serve(args.home or config.home(), host, port)
