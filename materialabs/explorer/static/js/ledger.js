@@ -20,18 +20,23 @@ function label(key) {
   return LABELS[key] ?? key.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 }
 
-function value(key, v) {
+function value(key, v, raw = false) {
   if (v === null || v === undefined) return "—";
   if (key === "timestamp_us" && isNumber(v)) return dateTime(v / 1000);
   if (key.endsWith("_ms") && isNumber(v)) return dateTime(v);
-  if (typeof v === "object") return el("code", {}, JSON.stringify(v));
+  if (Array.isArray(v)) return v.every((x) => typeof x !== "object") ? v.join(", ") : el("code", {}, JSON.stringify(v));
+  if (typeof v === "object") {
+    // An entry's metadata: one nested list of its fields, not a line of JSON.
+    return el("dl", { class: "props nested" }, definitions(v, [], true));
+  }
   if (/hash|signature|key|cid/.test(key)) return el("code", {}, String(v));
   return String(v);
 }
 
-function definitions(object, skip = []) {
+// raw: keep the keys as written (an entry's metadata is data, its keys are identifiers).
+function definitions(object, skip = [], raw = false) {
   return Object.entries(object || {}).filter(([k]) => !skip.includes(k))
-    .map(([k, v]) => [el("dt", {}, label(k)), el("dd", {}, value(k, v))]);
+    .map(([k, v]) => [el("dt", {}, raw ? el("code", {}, k) : label(k)), el("dd", {}, value(k, v, raw))]);
 }
 
 // The head's fields may sit at the top level or under "tree_head"/"head".
@@ -137,8 +142,12 @@ async function showEntry(seq) {
             ? el("ol", { class: "path", start: "1" }, proof.audit_path.map((h) => el("li", {}, h)))
             : "empty: the entry is the whole tree")),
         el("p", {}, await verdict(proof)),
-        el("p", { class: "muted" }, "Check it offline: save the receipt and run ",
-          el("code", {}, "materialabs ledger verify-proof receipt.json --ledger-key KEY"), "."));
+        el("p", { class: "muted" }, "Check it offline: ",
+          el("a", { href: URL.createObjectURL(new Blob([JSON.stringify(proof, null, 2)], { type: "application/json" })),
+                    download: `receipt-${seq}.json`, id: "receipt-download" }, "save the receipt"),
+          " and run ",
+          el("code", {}, `materialabs ledger verify-proof receipt-${seq}.json --ledger-key KEY`),
+          " with the ledger's public key from the tree head below."));
     } else {
       parts.push(el("p", { class: "status warning" }, "The gateway sent no inclusion proof for this entry."));
     }

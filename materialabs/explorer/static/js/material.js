@@ -57,7 +57,7 @@ function render(item) {
       ? el("a", { href: `ledger.html#entry-${sequence}`, id: "ledger-link" }, `entry ${sequence} and its inclusion proof`)
       : "not recorded"],
     ["Campaign", campaign ? pageLink("campaign.html", { id: campaign }, campaign) : "—"],
-    ["Materials Project", mp ? el("code", {}, mp) : "not in the Materials Project (new)"],
+    ["Materials Project", mp ? el("code", {}, mp) : "not matched to a Materials Project entry"],
   ]);
 
   clear($("downloads"),

@@ -78,7 +78,12 @@ function render(body, filter, offset) {
   $("page-label").textContent = `Page ${Math.floor(offset / PAGE_LIMIT) + 1}${pages ? ` of ${pages}` : ""}`;
 }
 
+// A later search supersedes an earlier one still in flight: only the latest may draw, so a
+// slow first answer (every material) never overwrites the filtered one that followed it.
+let latest = 0;
+
 async function run() {
+  const ticket = ++latest;
   const params = new URLSearchParams(window.location.search);
   const filter = params.get("filter") || "";
   const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
@@ -92,8 +97,9 @@ async function run() {
       page_offset: offset || undefined,
       response_fields: FIELDS.join(","),
     });
-    render(body, filter, offset);
+    if (ticket === latest) render(body, filter, offset);
   } catch (error) {
+    if (ticket !== latest) return;
     $("results").hidden = true;
     showStatus(status, "error", error.message, filter ? `filter: ${filter}` : null);
   }
