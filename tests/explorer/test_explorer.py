@@ -46,7 +46,8 @@ def uploaded(api) -> list[dict]:
 
 
 def test_simple_fields_compose_a_filter_and_the_rows_match_it(page, api):
-    page.goto("/explorer/")  # "/" redirects here too; the folder serves index.html
+    page.goto("/")  # the gateway's root is the explorer's search page
+    assert page.url.endswith("/explorer/")
     page.get_by_label("Elements").fill("Ti, O")
     shown = page.get_by_label("OPTIMADE filter")
     assert shown.input_value() == 'elements HAS ALL "Ti", "O"'
@@ -261,3 +262,35 @@ def test_the_chromium_check_fails_and_says_to_run_make_install(chromium_check, m
     monkeypatch.setenv("MATERIALABS_CHROMIUM", str(tmp_path / "no-chromium"))
     with pytest.raises(pytest.fail.Exception, match="make install"):
         chromium_check()
+
+
+@pytest.mark.parametrize("path", ["index.html", "material.html?id={material}", "campaigns.html",
+                                  "campaign.html?id={campaign}", "ledger.html#entry-{sequence}"])
+def test_every_page_is_labelled_for_assistive_technology(page, api, path: str):
+    material = uploaded(api)[0]
+    campaign = api.get("/api/v1/campaigns").json()["campaigns"][0]["campaign_id"]
+    page.goto("/explorer/" + path.format(material=material["id"], campaign=campaign,
+                                         sequence=material["attributes"]["_materialabs_ledger_sequence"]))
+    page.wait_for_load_state("networkidle")
+    problems = page.evaluate("""() => {
+      const out = [];
+      if (!document.documentElement.lang) out.push("no lang on <html>");
+      if (document.querySelectorAll("h1").length !== 1) out.push("not exactly one h1");
+      if (!document.title) out.push("no title");
+      for (const c of document.querySelectorAll("input, select, textarea")) {
+        const named = (c.labels && c.labels.length) || c.getAttribute("aria-label");
+        if (!named) out.push(`unlabelled ${c.id}`);
+      }
+      for (const g of document.querySelectorAll("svg[role=img]")) {
+        if (!g.getAttribute("aria-label")) out.push("an unlabelled picture");
+      }
+      for (const a of document.querySelectorAll("a")) {
+        const named = a.textContent.trim() || a.getAttribute("aria-label");
+        if (!named) out.push(`empty link ${a.href}`);
+      }
+      for (const t of document.querySelectorAll("table")) {
+        if (!t.querySelector("th")) out.push("a table without headers");
+      }
+      return out;
+    }""")
+    assert problems == []
