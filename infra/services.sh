@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Start, stop or show the seven MateriaLabs services as local processes, each as one or more
-# instances.
-# usage: [SCALE="predictor=3 dft_runner=2"] infra/services.sh start|stop|status
+# Start, stop or show the MateriaLabs services as local processes, each as one or more
+# instances: the eight event services and the HTTP gateway.
+# usage: [SCALE="predictor=3 dft_runner=2"] [GATEWAY_PORT=8686] infra/services.sh start|stop|status
 # Each instance runs `.venv/bin/materialabs serve <name> --instance <name>-<i>` against the
 # broker and Kubo node of the same run folder (started first by infra/up.sh).
 # Logs: run/logs/<name>-<i>.log; pids: run/services/<name>-<i>.pid; the scale of the last
 # start: run/services/scale. SCALE names the services with more than one instance (the rest
 # get one); `start` on a running stack starts what is missing and stops instances beyond
 # the new counts. Instances of the single-active services (ingest, acquisition, retrainer,
-# ledger) elect a leader; `status` shows which one leads (asked of the broker).
+# ledger, catalog) elect a leader; `status` shows which one leads (asked of the broker).
+# The gateway (one instance) listens on 127.0.0.1:$GATEWAY_PORT (default 8686); `status`
+# prints its URL.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-SERVICES=(ingest generator predictor acquisition dft_runner retrainer ledger)
+SERVICES=(ingest generator predictor acquisition dft_runner retrainer ledger catalog gateway)
+GATEWAY_PORT="${GATEWAY_PORT:-8686}"
 MAX_INSTANCES=16
 RUN="$(run_dir)"
 STATE="$RUN/services"
@@ -38,6 +41,8 @@ parse_scale() {
         [[ "$count" =~ ^[0-9]+$ ]] && ((10#$count >= 1 && 10#$count <= MAX_INSTANCES)) ||
             die infra/services "SCALE entry '$entry': the count must be a whole number from 1 to $MAX_INSTANCES"
         COUNT[$name]=$((10#$count))
+        [[ "$name" != gateway ]] || ((COUNT[$name] == 1)) ||
+            die infra/services "SCALE entry '$entry': the gateway runs once (one port)"
     done
 }
 
@@ -98,7 +103,14 @@ start_all() {
                 echo "$instance: already running (pid $pid)"
                 continue
             fi
-            nohup "$MATERIALABS_BIN" serve "$name" --instance "$instance" \
+            local extra=()
+            if [[ "$name" == gateway ]]; then
+                [[ "$GATEWAY_PORT" =~ ^[0-9]+$ ]] && ((GATEWAY_PORT >= 1 && GATEWAY_PORT <= 65535)) ||
+                    die infra/services "GATEWAY_PORT '$GATEWAY_PORT' is not a port from 1 to 65535"
+                extra=(--host 127.0.0.1 --port "$GATEWAY_PORT")
+                echo "http://127.0.0.1:$GATEWAY_PORT/" >"$STATE/gateway.url"
+            fi
+            nohup "$MATERIALABS_BIN" serve "$name" --instance "$instance" "${extra[@]}" \
                 >"$RUN/logs/$instance.log" 2>&1 </dev/null &
             echo $! >"$STATE/$instance.pid"
             started+=("$instance")
@@ -202,7 +214,11 @@ status_all() {
                     "$instance/$pid") role=leader ;;
                     *) role=standby ;;
                 esac
-                printf '%-15s up    %-8s pid %s, log %s\n' "$instance" "$role" "$pid" "$log"
+                printf '%-15s up    %-8s pid %s, log %s' "$instance" "$role" "$pid" "$log"
+                if [[ "$name" == gateway && -f "$STATE/gateway.url" ]]; then
+                    printf ', %s' "$(cat "$STATE/gateway.url")"
+                fi
+                printf '\n'
             elif [[ -f "$STATE/$instance.pid" || -s "$log" ]]; then
                 printf '%-15s down  exited; last log line: %s\n' "$instance" "$(tail -n 1 "$log" 2>/dev/null)"
                 down=1

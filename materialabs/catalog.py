@@ -32,7 +32,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+from materialabs.crystals import anonymous_formula, descriptive_formula, optimade_reduced_formula
 
 KINDS = ("upload", "prediction", "dft")
 DB_NAME = "catalog.sqlite"
@@ -133,38 +134,6 @@ def record_id(kind: str, *parts: Any) -> str:
     ids must be."""
     digest = hashlib.sha256(json.dumps([kind, *parts], default=str).encode()).hexdigest()
     return f"{kind[0]}-{digest[:24]}"
-
-
-def descriptive_formula(species: Sequence[str]) -> str:
-    """The site counts in order of first appearance, e.g. 'Sr1Ti1O3' -> 'SrTiO3'."""
-    counts = Counter(species)
-    return "".join(f"{el}{n if n > 1 else ''}" for el, n in counts.items())
-
-
-def optimade_reduced_formula(species: Sequence[str]) -> str:
-    """OPTIMADE's chemical_formula_reduced: elements alphabetical, counts divided by their
-    gcd, 1 omitted ('O3SrTi'); pymatgen's reduced_formula ('SrTiO3') orders by
-    electronegativity."""
-    counts = Counter(species)
-    divisor = math.gcd(*counts.values())
-    return "".join(f"{el}{n // divisor if n // divisor > 1 else ''}"
-                   for el, n in sorted(counts.items()))
-
-
-def anonymous_formula(species: Sequence[str]) -> str:
-    """OPTIMADE's chemical_formula_anonymous: reduced counts, largest first, named A, B, ..."""
-    counts = Counter(species)
-    divisor = math.gcd(*counts.values())
-    numbers = sorted((n // divisor for n in counts.values()), reverse=True)
-    return "".join(f"{_anonymous_name(i)}{n if n > 1 else ''}" for i, n in enumerate(numbers))
-
-
-def _anonymous_name(index: int) -> str:
-    """A, B, ..., Z, Aa, Ba, ..., Za, Ab, ... (the OPTIMADE spelling)."""
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if index < 26:
-        return letters[index]
-    return letters[index % 26] + letters[index // 26 - 1].lower()
 
 
 def make_row(kind: str, elements: Sequence[str], **fields: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import json
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -222,6 +222,41 @@ def formula_of_key(key: FormulaKey) -> str:
 def reduced_formula(species: Iterable[str]) -> str:
     """pymatgen's reduced formula of a site list (e.g. 'SrTiO3')."""
     return formula_of_key(formula_key(species))
+
+
+# OPTIMADE's spellings of the composition (the gateway serves them; the catalog stores them).
+
+
+def descriptive_formula(species: Sequence[str]) -> str:
+    """The site counts in order of first appearance, e.g. 'Sr1Ti1O3' -> 'SrTiO3'."""
+    counts = Counter(species)
+    return "".join(f"{el}{n if n > 1 else ''}" for el, n in counts.items())
+
+
+def optimade_reduced_formula(species: Sequence[str]) -> str:
+    """OPTIMADE's chemical_formula_reduced: elements alphabetical, counts divided by their
+    gcd, 1 omitted ('O3SrTi'); pymatgen's reduced_formula ('SrTiO3') orders by
+    electronegativity."""
+    counts = Counter(species)
+    divisor = math.gcd(*counts.values())
+    return "".join(f"{el}{n // divisor if n // divisor > 1 else ''}"
+                   for el, n in sorted(counts.items()))
+
+
+def anonymous_formula(species: Sequence[str]) -> str:
+    """OPTIMADE's chemical_formula_anonymous: reduced counts, largest first, named A, B, ..."""
+    counts = Counter(species)
+    divisor = math.gcd(*counts.values())
+    numbers = sorted((n // divisor for n in counts.values()), reverse=True)
+    return "".join(f"{_anonymous_name(i)}{n if n > 1 else ''}" for i, n in enumerate(numbers))
+
+
+def _anonymous_name(index: int) -> str:
+    """A, B, ..., Z, Aa, Ba, ..., Za, Ab, ... (the OPTIMADE spelling)."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if index < 26:
+        return letters[index]
+    return letters[index % 26] + letters[index // 26 - 1].lower()
 
 
 # --- checks -------------------------------------------------------------------------------

@@ -322,11 +322,12 @@ class _Walker:
         column = scalar.column
         if value == "":
             return f"{column} IS NOT NULL"
+        known = f"{column} IS NOT NULL AND "  # two-valued: an unknown value is no match
         if operator == "CONTAINS":
-            return f"instr({column}, {self.param(value)}) > 0"
+            return f"{known}instr({column}, {self.param(value)}) > 0"
         if operator == "STARTS":
-            return f"substr({column}, 1, {len(value)}) = {self.param(value)}"
-        return f"substr({column}, {-len(value)}) = {self.param(value)}"
+            return f"{known}substr({column}, 1, {len(value)}) = {self.param(value)}"
+        return f"{known}substr({column}, {-len(value)}) = {self.param(value)}"
 
     def set_op(self, name: str, items: list[Any]) -> str:
         scalar = self.scalar(name)

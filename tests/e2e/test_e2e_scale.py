@@ -27,9 +27,17 @@ from materialabs.loop import run_campaign, verify_ledger
 from tests.e2e.reference import CAMPAIGN
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 SERVICES_SH = REPO / "infra" / "services.sh"
 GROUP_SERVICES = ("generator", "predictor", "dft_runner")
-SINGLE_ACTIVE = ("ingest", "acquisition", "retrainer", "ledger")
+SINGLE_ACTIVE = ("ingest", "acquisition", "retrainer", "ledger", "catalog")
 SCALE = " ".join(f"{name}=2" for name in (*GROUP_SERVICES, *SINGLE_ACTIVE))
 STATUS_LINE = re.compile(r"^(?P<instance>\S+)\s+(?P<state>up|down)\s+"
                          r"(?:(?P<role>leader|standby|electing)\s+)?(?:pid (?P<pid>\d+))?")
@@ -87,7 +95,7 @@ def test_scaled_out_campaign_with_an_instance_and_each_leader_killed_matches_emb
         (run / component).mkdir(parents=True)
         (run / component / name).write_text(value + "\n")
     env = {**os.environ, "MATERIALABS_RUN_DIR": str(run), "PYTHONPATH": str(REPO),
-           "SERVICE_START_GRACE": "2"}
+           "SERVICE_START_GRACE": "2", "GATEWAY_PORT": str(_free_port())}
     for name in ("MATERIALABS_STORE", "MATERIALABS_KAFKA", "MATERIALABS_IPFS", "SCALE"):
         env.pop(name, None)
     stack = Stack(run, env)
@@ -97,7 +105,8 @@ def test_scaled_out_campaign_with_an_instance_and_each_leader_killed_matches_emb
         _wait(lambda: set(stack.leaders()) == set(SINGLE_ACTIVE), 180,
               "a leader for every single-active service")
         status = stack.status()
-        assert len(status) == 2 * (len(GROUP_SERVICES) + len(SINGLE_ACTIVE))
+        # Two of each, and the gateway once.
+        assert len(status) == 2 * (len(GROUP_SERVICES) + len(SINGLE_ACTIVE)) + 1
         assert all(line["state"] == "up" for line in status.values()), status
         for name in SINGLE_ACTIVE:
             assert sorted(status[f"{name}-{i}"]["role"] for i in (1, 2)) == ["leader", "standby"]
