@@ -94,6 +94,38 @@ def test_results_page_through(page, api):
     page.get_by_text("Materials 1–25").wait_for()
 
 
+def test_sorting_orders_the_rows_as_the_gateway_does(page, api):
+    page.goto("/explorer/index.html")
+    result_rows(page)
+    page.get_by_label("Sort by").select_option(label="band gap, largest first")
+    page.wait_for_url(re.compile(r"sort=-_materialabs_band_gap"))
+    page.wait_for_function("document.getElementById('status').className !== 'status loading'")
+    gaps = [text.split("±")[0].strip() for text in
+            page.locator("#results-table tbody tr td:nth-child(4)").all_inner_texts()]
+    numbers = [float(g) for g in gaps if g != "—"]
+    assert numbers and numbers == sorted(numbers, reverse=True), gaps
+    expected = api.get("/optimade/v1/structures", params={
+        "sort": "-_materialabs_band_gap", "page_limit": 25}).json()["data"]
+    ids = [link.get_attribute("href").split("id=")[1]
+           for link in page.locator("#results-table tbody tr td:first-child a").all()]
+    assert ids == [item["id"] for item in expected]
+
+
+def test_a_promoted_candidate_links_to_its_prediction_and_dft_result(page, api):
+    promoted = api.get("/optimade/v1/structures", params={
+        "filter": '_materialabs_promoted = "dft_confirmed"'}).json()["data"]
+    assert promoted, "the campaign promoted no DFT-confirmed candidate"
+    item = promoted[0]
+    page.goto(f"/explorer/material.html?id={item['id']}")
+    provenance = page.locator("#provenance")
+    provenance.get_by_text("dft confirmed").wait_for()
+    provenance.get_by_role("link", name=re.compile("every observation of this crystal")).click()
+    candidate = item["attributes"]["_materialabs_candidate_id"]
+    rows = result_rows(page, f'_materialabs_candidate_id = "{candidate}"')
+    sources = {text.split(" ")[0] for text in rows.locator("td:last-child").all_inner_texts()}
+    assert {"prediction", "dft"} <= sources, sources
+
+
 def test_a_filter_matching_nothing_says_so(page):
     search(page, 'elements HAS "Ti" AND nelements = 9')
     status = page.locator("#status")

@@ -58,6 +58,13 @@ function render(item) {
       : "not recorded"],
     ["Campaign", campaign ? pageLink("campaign.html", { id: campaign }, campaign) : "—"],
     ["Materials Project", mp ? el("code", {}, mp) : "not matched to a Materials Project entry"],
+    ["Round", a._materialabs_round ?? undefined],
+    ["DFT status", a._materialabs_status ?? undefined],
+    ["Promoted", a._materialabs_promoted ? a._materialabs_promoted.replace(/_/g, " ") : undefined],
+    ["Same crystal", a._materialabs_candidate_id
+      ? pageLink("index.html", { filter: `_materialabs_candidate_id = "${a._materialabs_candidate_id}"` },
+        "every observation of this crystal (upload, prediction, DFT)")
+      : undefined],
   ]);
 
   clear($("downloads"),

@@ -86,8 +86,10 @@ async function run() {
   const ticket = ++latest;
   const params = new URLSearchParams(window.location.search);
   const filter = params.get("filter") || "";
+  const sort = params.get("sort") || "";
   const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
   $("filter").value = filter;
+  $("sort").value = sort;
   const status = $("status");
   showStatus(status, "loading", "Searching…");
   try {
@@ -95,6 +97,7 @@ async function run() {
       filter: filter || undefined,
       page_limit: PAGE_LIMIT,
       page_offset: offset || undefined,
+      sort: sort || undefined,
       response_fields: FIELDS.join(","),
     });
     if (ticket === latest) render(body, filter, offset);
@@ -105,9 +108,10 @@ async function run() {
   }
 }
 
-function go(filter, offset) {
+function go(filter, offset, sort = $("sort").value) {
   const params = new URLSearchParams();
   if (filter) params.set("filter", filter);
+  if (sort) params.set("sort", sort);
   if (offset) params.set("offset", String(offset));
   const query = params.toString();
   history.pushState(null, "", query ? `?${query}` : window.location.pathname);
@@ -116,7 +120,11 @@ function go(filter, offset) {
 
 function current() {
   const params = new URLSearchParams(window.location.search);
-  return { filter: params.get("filter") || "", offset: parseInt(params.get("offset") || "0", 10) || 0 };
+  return {
+    filter: params.get("filter") || "",
+    sort: params.get("sort") || "",
+    offset: parseInt(params.get("offset") || "0", 10) || 0,
+  };
 }
 
 header("index.html");
@@ -134,7 +142,14 @@ $("clear").addEventListener("click", () => {
   go("", 0);
 });
 // Paging keeps the filter that produced these rows, not whatever the box holds now.
-$("prev").addEventListener("click", () => go(current().filter, Math.max(0, current().offset - PAGE_LIMIT)));
-$("next").addEventListener("click", () => go(current().filter, current().offset + PAGE_LIMIT));
+$("prev").addEventListener("click", () => {
+  const { filter, sort, offset } = current();
+  go(filter, Math.max(0, offset - PAGE_LIMIT), sort);
+});
+$("next").addEventListener("click", () => {
+  const { filter, sort, offset } = current();
+  go(filter, offset + PAGE_LIMIT, sort);
+});
+$("sort").addEventListener("change", () => go(current().filter, 0));
 window.addEventListener("popstate", run);
 run();
