@@ -94,6 +94,13 @@ def test_results_page_through(page, api):
     page.get_by_text("Materials 1–25").wait_for()
 
 
+def test_a_mistyped_element_is_pointed_out_and_left_out_of_the_filter(page):
+    page.goto("/explorer/index.html")
+    page.get_by_label("Elements").fill("Ti, ox")
+    assert page.get_by_label("OPTIMADE filter").input_value() == 'elements HAS ALL "Ti"'
+    assert "not element symbols: ox" in page.locator("#field-problems").inner_text()
+
+
 def test_sorting_orders_the_rows_as_the_gateway_does(page, api):
     page.goto("/explorer/index.html")
     result_rows(page)

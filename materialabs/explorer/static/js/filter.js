@@ -2,15 +2,20 @@
 
 export const STABLE_E_ABOVE_HULL_EV = 0.025; // the acquisition service's "stable": within 25 meV/atom
 
-const SYMBOL = /^[A-Z][a-z]?$/;
+// The 118 element symbols: a typo ("Ox", "ti") is pointed out instead of matching nothing.
+const ELEMENTS = new Set(`H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co
+  Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr
+  Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa
+  U Np Pu Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og`.split(/\s+/));
 
 export function parseElements(text) {
-  const symbols = String(text || "")
+  const words = String(text || "")
     .split(/[\s,;-]+/)
     .map((s) => s.trim())
     .filter(Boolean);
-  const bad = symbols.filter((s) => !SYMBOL.test(s));
-  return { symbols: [...new Set(symbols)], bad };
+  const symbols = words.filter((s) => ELEMENTS.has(s));
+  const bad = words.filter((s) => !ELEMENTS.has(s));
+  return { symbols: [...new Set(symbols)], bad: [...new Set(bad)] };
 }
 
 function quote(text) {
