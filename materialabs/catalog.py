@@ -44,6 +44,7 @@ from materialabs.crystals import anonymous_formula, descriptive_formula, optimad
 
 KINDS = ("upload", "prediction", "dft")
 DB_NAME = "catalog.sqlite"
+ANALYZE_EVERY_ROWS = 50_000
 
 SCHEMA = pa.schema([
     ("record_id", pa.string()),
@@ -99,6 +100,8 @@ _INDEXES = {
     "kind": ("kind",),
     "formula": ("reduced_formula",),
     "optimade_formula": ("chemical_formula_reduced",),
+    "anonymous": ("chemical_formula_anonymous",),
+    "descriptive": ("chemical_formula_descriptive",),
     "system": ("chemical_system",),
     "nelements": ("nelements", "nsites"),
     "nsites": ("nsites",),
@@ -203,6 +206,14 @@ _DDL = [
     # A dataset's ledger entry (DatasetAccepted), for rows whose records arrive on another topic.
     "CREATE TABLE IF NOT EXISTS datasets (dataset_cid TEXT PRIMARY KEY, ledger_seq INTEGER, "
     "lab TEXT, upload_id TEXT)",
+    # Every chemical system tag a row has had. An element filter (HAS, HAS ALL/ANY/ONLY) is a
+    # predicate on the tag alone, so it is tested on these few thousand distinct tags and the
+    # rows are then found through the index on chemical_system: no scan of the rows.
+    "CREATE TABLE IF NOT EXISTS systems (tag TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS rows_system_insert AFTER INSERT ON rows BEGIN "
+    "INSERT OR IGNORE INTO systems (tag) VALUES (new.chemical_system); END",
+    "CREATE TRIGGER IF NOT EXISTS rows_system_update AFTER UPDATE OF chemical_system ON rows "
+    "BEGIN INSERT OR IGNORE INTO systems (tag) VALUES (new.chemical_system); END",
     "CREATE TABLE IF NOT EXISTS campaigns (campaign_id TEXT PRIMARY KEY, name TEXT, "
     "spec_json TEXT, started_at_ms INTEGER, finished_at_ms INTEGER)",
     *(f"CREATE INDEX IF NOT EXISTS rows_{name} ON rows ({', '.join(columns)})"
@@ -228,7 +239,15 @@ class Catalog:
                 connection = self._connection()
                 for statement in _DDL:
                     connection.execute(statement)
+                # A catalog written before the systems table existed: fill it once.
+                if connection.execute("SELECT 1 FROM systems LIMIT 1").fetchone() is None:
+                    connection.execute("INSERT OR IGNORE INTO systems (tag) SELECT DISTINCT "
+                                       "chemical_system FROM rows")
                 connection.commit()
+                # Statistics for the planner (ANALYZE where they are missing or stale): with
+                # them SQLite picks the selective index of a filter, not merely the first.
+                connection.execute("PRAGMA optimize=0x10002")
+        self._written = 0
 
     @classmethod
     def exists(cls, root: Path) -> bool:
@@ -249,8 +268,22 @@ class Catalog:
                 connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=10000")
             connection.row_factory = sqlite3.Row
+            if self.readonly:
+                self._check_schema(connection)
             self._local.connection = connection
         return connection
+
+    def _check_schema(self, connection: sqlite3.Connection) -> None:
+        """Refuse a file whose rows table is not this catalog's (another tool's, or a
+        version this code does not know): its answers would be wrong, not empty."""
+        found = [row[1] for row in connection.execute("PRAGMA table_info(rows)")]
+        if found != SCHEMA.names:
+            connection.close()
+            missing = [n for n in SCHEMA.names if n not in found]
+            raise CatalogError(
+                f"{self.path}: not a catalog this version reads (its rows table "
+                + (f"lacks {', '.join(missing[:5])}" if found else "is missing")
+                + "); move it aside and let the catalog service rebuild it from the topics")
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -293,7 +326,12 @@ class Catalog:
             with connection:
                 connection.executemany(statement, [tuple(_cell(row.get(n)) for n in names)
                                                    for row in rows])
-            return connection.total_changes - before
+            changed = connection.total_changes - before
+            self._written += changed
+            if self._written >= ANALYZE_EVERY_ROWS:  # keep the planner's statistics current
+                connection.execute("PRAGMA optimize")
+                self._written = 0
+            return changed
 
     append = upsert  # the name the Parquet catalog had
 
@@ -311,12 +349,17 @@ class Catalog:
             return [dict(row) for row in cursor.fetchall()]
 
     def select(self, where: str = "", parameters: Sequence[Any] = (),
-               columns: Sequence[str] | None = None, order_by: str = "record_id",
-               limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+               columns: Sequence[str] | None = None, order_by: str = "rowid",
+               limit: int | None = None, offset: int = 0,
+               scan: bool = False) -> list[dict[str, Any]]:
         """Rows matching a parameterised WHERE clause (from :meth:`Query.where` or the OPTIMADE
-        translator), in ``order_by`` order: the one query engine."""
+        translator), in ``order_by`` order: the one query engine. The default order is the
+        order rows were first written (rowid: an upsert keeps it), which an index answering
+        an equality filter already yields, so a page needs no sort. ``scan`` walks the rows
+        in that order instead of using an index: for a filter most rows meet, the first page
+        is found after a few rows, where an index would gather and sort every match."""
         wanted = ", ".join(_checked_columns(columns)) if columns else "*"
-        statement = f"SELECT {wanted} FROM rows"
+        statement = f"SELECT {wanted} FROM rows" + (" NOT INDEXED" if scan else "")
         if where:
             statement += f" WHERE {where}"
         statement += f" ORDER BY {order_by}"
@@ -421,7 +464,7 @@ class Query:
         terms: list[str] = []
         params: list[Any] = []
         for element in self.contains:
-            terms.append("instr(chemical_system, ?) > 0")
+            terms.append(system_sql("instr(tag, ?) > 0"))
             params.append(f"-{element}-")
         if self.within:
             # Inside the space iff its system is one of the space's subsets: an IN list the
@@ -453,6 +496,12 @@ class Query:
 MAX_SUBSET_ELEMENTS = 10
 
 
+def system_sql(condition: str) -> str:
+    """Rows whose chemical system tag meets ``condition`` (SQL over the column ``tag``),
+    found through the distinct tags: the condition never runs row by row."""
+    return f"chemical_system IN (SELECT tag FROM systems WHERE {condition})"
+
+
 def within_sql(allowed: Sequence[str], params: list[Any]) -> str:
     """SQL: no element outside ``allowed`` (appends its parameters to ``params``)."""
     import itertools
@@ -464,11 +513,11 @@ def within_sql(allowed: Sequence[str], params: list[Any]) -> str:
         params += tags
         return f"chemical_system IN ({', '.join('?' for _ in tags)})"
     # Each element of the row's system must be allowed: strip the allowed ones, see "-".
-    expression = "chemical_system"
+    expression = "tag"
     for element in allowed:
         expression = f"replace({expression}, ?, '-')"
         params.append(f"-{element}-")
-    return f"{expression} = '-'"
+    return system_sql(f"{expression} = '-'")
 
 
 def _check_elements(field_name: str, symbols: Sequence[str]) -> None:

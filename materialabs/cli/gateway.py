@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", default=None, help="port to listen on (1-65535)")
     parser.add_argument("--home", type=Path, default=None,
                         help="the MateriaLabs home (default $MATERIALABS_HOME)")
+    parser.add_argument("--workers", default="1", help="worker processes (default 1; each "
+                        "reads the catalog on its own, so on N cores N workers answer N "
+                        "queries at once)")
     parser.set_defaults(func=run)
 
 
@@ -44,18 +47,32 @@ def address(host: str | None, port: str | None) -> tuple[str, int]:
     return host, number
 
 
-def serve(home: Path, host: str, port: int) -> int:
+def serve(home: Path, host: str, port: int, workers: int = 1) -> int:
+    import os
+
     import uvicorn
 
     from materialabs.gateway import create_app
 
     print(f"gateway: http://{host}:{port}/ over {home} (explorer /explorer/, API /docs, "
           f"OPTIMADE /optimade/v1)", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(home), host=host, port=port, log_level="warning",
-                access_log=False)
+    if workers > 1:  # each worker process builds its app from the environment
+        os.environ["MATERIALABS_HOME"] = str(Path(home).resolve())
+        uvicorn.run("materialabs.gateway:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers, log_level="warning", access_log=False,
+                    http="materialabs.gateway.protocol:NoDelayH11Protocol")
+    else:
+        uvicorn.run(create_app(home), host=host, port=port, log_level="warning",
+                    access_log=False, http="materialabs.gateway.protocol:NoDelayH11Protocol")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     host, port = address(args.host, args.port)
-    return serve(args.home or config.home(), host, port)
+    try:
+        workers = int(args.workers)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 64:
+        raise UserError(f"--workers {args.workers!r}: expected a whole number from 1 to 64")
+    return serve(args.home or config.home(), host, port, workers)

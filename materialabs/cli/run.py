@@ -138,6 +138,11 @@ def _execute(campaign, args: argparse.Namespace, distributed: bool) -> int:
     if outcome.gpaw_checks is not None:
         print(f"real DFT check: {outcome.gpaw_checks.note}")
     print(f"report: {outcome.report}")
+    from materialabs import config
+
+    print(f"explore it: MATERIALABS_HOME={config.home()} materialabs gateway, then open "
+          f"http://127.0.0.1:{config.gateway_address()[1]}/explorer/ "
+          f"(campaign page: /explorer/campaign.html?id={outcome.campaign_id})")
     return 0 if finished is not None else 1
 
 

@@ -109,4 +109,11 @@ def create_app(home: Path) -> FastAPI:
     return app
 
 
-__all__ = ["create_app"]
+def app_from_environment() -> FastAPI:
+    """The gateway over $MATERIALABS_HOME (uvicorn's factory when it runs several workers)."""
+    from materialabs import config
+
+    return create_app(config.home())
+
+
+__all__ = ["app_from_environment", "create_app"]

@@ -13,7 +13,6 @@ capped, with a warning. Filters go through :mod:`materialabs.optimade.filter` an
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ API_VERSION = "1.2.0"
 DEFAULT_PAGE_LIMIT = 20
 MAX_PAGE_LIMIT = 500
 MAX_OFFSET = 10**12
+SCAN_ROWS = 50_000  # rows a page may walk rather than use an index and sort
 MEDIA_TYPE = "application/vnd.api+json"
 PROVIDER = {
     "name": "MateriaLabs",
@@ -41,7 +41,6 @@ PROVIDER = {
 # The spec's published JSON Schema of OPTIMADE responses (a name for clients; not fetched).
 SCHEMA_URL = "https://schemas.optimade.org/openapi/v1.2/optimade.json"
 VERSION_PREFIXES = ("/v1", "/v1.2", "/v1.2.0")
-_DATA_AVAILABLE_TTL_S = 1.0
 
 
 class OptimadeError(Exception):
@@ -61,6 +60,60 @@ def _implementation() -> dict[str, Any]:
             "source_url": None, "maintainer": None}
 
 
+class CountCache:
+    """``data_returned`` of recent filters, valid until the catalog file changes.
+
+    Counting every match is the one part of a query whose cost grows with the number of
+    matches (a page is at most MAX_PAGE_LIMIT rows); the catalog changes only when the
+    catalog service commits, so a count is reused until the database or its WAL file changes
+    (their size and mtime, one stat each, seen by every process alike). One thread computes
+    a missing count while the others asking for it wait (no herd on a cold filter).
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.size = size
+        self._values: OrderedDict[tuple, int] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[tuple, threading.Lock] = {}
+
+    def count(self, catalog: Catalog, where: str, parameters: list[Any]) -> int:
+        import threading
+
+        key = (_stamp(catalog), where, tuple(parameters))
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            gate = self._pending.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = catalog.count(where, parameters)
+            with self._lock:
+                self._values[key] = value
+                self._pending.pop(key, None)
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+            return value
+
+
+def _stamp(catalog: Catalog) -> tuple:
+    import os
+
+    stamp = []
+    for path in (catalog.path, catalog.path.with_name(catalog.path.name + "-wal")):
+        try:
+            info = os.stat(path)
+            stamp += [info.st_size, info.st_mtime_ns]
+        except OSError:
+            stamp += [None, None]
+    return tuple(stamp)
+
+
 class OptimadeService:
     """State shared by the routes: the catalog (read-only, opened when it exists)."""
 
@@ -68,6 +121,7 @@ class OptimadeService:
         self.catalog_root = catalog_root
         self._catalog: Catalog | None = None
         self._available: tuple[float, int] = (0.0, 0)
+        self.counts = CountCache()
         self.implementation = _implementation()
 
     def catalog(self) -> Catalog | None:
@@ -76,13 +130,8 @@ class OptimadeService:
         return self._catalog
 
     def data_available(self) -> int:
-        stamp, count = self._available
-        if time.monotonic() - stamp < _DATA_AVAILABLE_TTL_S:
-            return count
         catalog = self.catalog()
-        count = catalog.count() if catalog is not None else 0
-        self._available = (time.monotonic(), count)
-        return count
+        return self.counts.count(catalog, "", []) if catalog is not None else 0
 
     # -- documents -----------------------------------------------------------------------
     def meta(self, request: Request, *, returned: int | None = None,
@@ -181,7 +230,7 @@ def _response_fields(text: str | None) -> tuple[tuple[str, ...] | None, list[str
 
 def _order_by(text: str | None) -> tuple[str, list[str]]:
     if text is None or text.strip() == "":
-        return "record_id", []
+        return "rowid", []
     terms, warnings = [], []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -197,7 +246,7 @@ def _order_by(text: str | None) -> tuple[str, list[str]]:
             raise OptimadeError(400, "Bad Request", f"sort: {name!r} is not a sortable "
                                                     f"property; sortable: "
                                                     f"{', '.join(sorted(SORTABLE))}")
-    terms.append("record_id ASC")
+    terms.append("rowid ASC")
     return ", ".join(dict.fromkeys(terms)), warnings
 
 
@@ -290,10 +339,16 @@ def build_router(service: OptimadeService) -> APIRouter:
         rows: list[dict[str, Any]] = []
         returned = 0
         if catalog is not None:
-            returned = catalog.count(translation.where, translation.parameters)
+            returned = service.counts.count(catalog, translation.where,
+                                            translation.parameters)
             if limit and offset < returned:
+                # Walking the rows in insertion order reaches the page after about
+                # (offset + limit) / (the share of rows matching) rows; an index gathers and
+                # sorts every match. Walk when that is at most SCAN_ROWS rows.
+                scan = order == "rowid" and \
+                    (offset + limit) * service.data_available() <= SCAN_ROWS * returned
                 rows = catalog.select(translation.where, translation.parameters,
-                                      order_by=order, limit=limit, offset=offset)
+                                      order_by=order, limit=limit, offset=offset, scan=scan)
         base = base_url(request)
         more = offset + len(rows) < returned
         page_links: dict[str, Any] = {"next": None}

@@ -11,9 +11,9 @@ Semantics, as the spec gives them:
   is written ``col IS NOT NULL AND col OP ?`` so SQL's third truth value never appears and
   NOT is plain negation.
 * ``elements`` (and ``species_at_sites``, whose species are the elements) HAS / HAS ALL /
-  HAS ANY / HAS ONLY test the catalog's delimited system tag ("-O-Sr-Ti-"); HAS ONLY is an
-  IN list of the allowed subsets' tags, which the index answers. LENGTH is nelements (nsites
-  for the site lists).
+  HAS ANY / HAS ONLY test the catalog's delimited system tag ("-O-Sr-Ti-") on the table of
+  distinct tags, and find the rows through the index on it; HAS ONLY is an IN list of the
+  allowed subsets' tags. LENGTH is nelements (nsites for the site lists).
 * Unknown ``_materialabs_`` fields are an error (400): they are ours, so a typo. Another
   provider's prefixed field is unknown to us: a comparison with it is false, IS UNKNOWN
   true, and the response carries a warning. An unprefixed name that is not an OPTIMADE
@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from materialabs.catalog import MAX_SUBSET_ELEMENTS, chemical_system_tag
+from materialabs.catalog import MAX_SUBSET_ELEMENTS, chemical_system_tag, system_sql
 from materialabs.optimade.fields import LISTS, PREFIX, SCALARS
 
 MAX_FILTER_LENGTH = 10_000
@@ -392,11 +392,11 @@ class _Walker:
         unique = sorted(set(values))
         if word == "ONLY":
             return guard + self.only(unique)
-        tests = [f"instr(chemical_system, {self.param(f'-{v}-')}) > 0" for v in unique]
+        tests = [f"instr(tag, {self.param(f'-{v}-')}) > 0" for v in unique]
         if not tests:
             return "1" if word == "ALL" else "0"
         joined = (" AND " if word == "ALL" else " OR ").join(tests)
-        return guard + (f"({joined})" if len(tests) > 1 else joined)
+        return guard + system_sql(joined)
 
     def only(self, allowed: list[str]) -> str:
         if not allowed:
@@ -406,10 +406,10 @@ class _Walker:
                     for combo in itertools.combinations(allowed, size)]
             marks = ", ".join(self.param(tag) for tag in tags)
             return f"chemical_system IN ({marks})"
-        expression = "chemical_system"
+        expression = "tag"
         for element in allowed:
             expression = f"replace({expression}, {self.param(f'-{element}-')}, '-')"
-        return f"{expression} = '-'"
+        return system_sql(f"{expression} = '-'")
 
     def length(self, name: str, operator: str, number: Any) -> str:
         scalar = self.scalar(name)
