@@ -29,7 +29,7 @@ API_VERSION = "1.2.0"
 DEFAULT_PAGE_LIMIT = 20
 MAX_PAGE_LIMIT = 500
 MAX_OFFSET = 10**12
-SCAN_FRACTION = 20  # a filter matching at least 1/20 of the rows pages by walking them
+SCAN_ROWS = 50_000  # rows a page may walk rather than use an index and sort
 MEDIA_TYPE = "application/vnd.api+json"
 PROVIDER = {
     "name": "MateriaLabs",
@@ -342,8 +342,11 @@ def build_router(service: OptimadeService) -> APIRouter:
             returned = service.counts.count(catalog, translation.where,
                                             translation.parameters)
             if limit and offset < returned:
-                # Many matches in insertion order: walking the rows finds the page soonest.
-                scan = order == "rowid" and returned * SCAN_FRACTION >= service.data_available()
+                # Walking the rows in insertion order reaches the page after about
+                # (offset + limit) / (the share of rows matching) rows; an index gathers and
+                # sorts every match. Walk when that is at most SCAN_ROWS rows.
+                scan = order == "rowid" and \
+                    (offset + limit) * service.data_available() <= SCAN_ROWS * returned
                 rows = catalog.select(translation.where, translation.parameters,
                                       order_by=order, limit=limit, offset=offset, scan=scan)
         base = base_url(request)
