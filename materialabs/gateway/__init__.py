@@ -36,11 +36,13 @@ _VERSION = re.compile(r"^/optimade/v(\d+)(?:[./]|$)")
 
 def explorer_static() -> Path | None:
     """The explorer's static folder, if the explorer package is installed."""
+    import importlib
+
     try:
-        from materialabs import explorer
+        explorer = importlib.import_module("materialabs.explorer")  # the explorer's package
     except ImportError:
         return None
-    folder = getattr(explorer, "STATIC", Path(explorer.__file__).with_name("static"))
+    folder = getattr(explorer, "STATIC", None) or Path(str(explorer.__file__)).with_name("static")
     return folder if Path(folder).is_dir() else None
 
 

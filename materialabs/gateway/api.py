@@ -244,19 +244,20 @@ def campaign_view(reader: Reader, campaign: dict[str, Any]) -> dict[str, Any]:
     promoted = []
     for item in promotions:
         values = {v["name"]: v["value"] for v in json.loads(item["values_json"] or "[]")}
-        row = dft_by_candidate.get(item["candidate_id"]) \
+        best = dft_by_candidate.get(item["candidate_id"]) \
             or latest_prediction.get(item["candidate_id"])
+        row = best or {}
         promoted.append({
-            "id": row["record_id"] if row else None,
+            "id": row.get("record_id"),
             "candidate_id": item["candidate_id"],
             "reduced_formula": item["reduced_formula"],
             "reason": item["reason"],
-            "spacegroup_number": row["spacegroup_number"] if row else None,
+            "spacegroup_number": row.get("spacegroup_number"),
             "formation_energy_per_atom": values.get("formation_energy_per_atom",
-                                                    row and row["formation_energy_per_atom_eV"]),
-            "e_above_hull": values.get("e_above_hull", row and row["e_above_hull_eV"]),
-            "mp_id": row["mp_id"] if row else None,
-            "round": row["round"] if row else None,
+                                                    row.get("formation_energy_per_atom_eV")),
+            "e_above_hull": values.get("e_above_hull", row.get("e_above_hull_eV")),
+            "mp_id": row.get("mp_id"),
+            "round": row.get("round"),
         })
     return {"campaign_id": cid, "name": campaign["name"],
             "started_at_ms": campaign["started_at_ms"],

@@ -104,7 +104,7 @@ class CountCache:
 def _stamp(catalog: Catalog) -> tuple:
     import os
 
-    stamp = []
+    stamp: list[int | None] = []
     for path in (catalog.path, catalog.path.with_name(catalog.path.name + "-wal")):
         try:
             info = os.stat(path)
