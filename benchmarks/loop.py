@@ -233,12 +233,12 @@ def run_round_processes(bootstrap: str, n: int, logs: Path, code: Path = REPO,
     its datasets and model; their CPU seconds are read from /proc.
     """
     from materialabs.bus.kafka import KafkaBus
-    from materialabs.loop import load_services
+    from materialabs.bootstrap import services as load_services
 
     env = {**os.environ, "MATERIALABS_KAFKA": bootstrap, "PYTHONPATH": str(code)}
     run_id = uuid.uuid4().hex[:8]
-    groups = {f"{s.name}-{label}-{run_id}": list(s.consumes)
-              for s in load_services() if s.name in STAGES}
+    groups = {f"{s.name}-{label}-{run_id}": s.input_topics
+              for s in load_services(STAGES)}
     start_at_end(bootstrap, groups)
     procs = {}
     for name, group in zip(STAGES, groups, strict=True):
