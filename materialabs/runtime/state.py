@@ -492,10 +492,34 @@ def dump(value: Any) -> bytes:
     """
     if type(value) is FrozenDict or type(value) is FrozenList:
         return _encode(value, keep=False).encode()
-    return json.dumps(value, default=str).encode()
+    return _ENCODER.encode(value).encode()
 
 
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(value, default=str), made once
 _encode_text = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+_INFINITY = float("inf")
+
+
+def _scalar(value: Any) -> str:
+    """What json.dumps writes for a committed scalar (a str, int, float, bool or None)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value == _INFINITY or value == -_INFINITY:
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _ENCODER.encode(value)
 
 
 def _encode(node: FrozenDict | FrozenList, keep: bool = True) -> str:
@@ -505,16 +529,15 @@ def _encode(node: FrozenDict | FrozenList, keep: bool = True) -> str:
         return text
     if type(node) is FrozenList:
         if node._flat:
-            return json.dumps(node, default=str)  # leaves are written by C, never kept
+            return _ENCODER.encode(node)  # leaves are written by C, never kept
         text = "[" + ", ".join(
-            _encode(v) if type(v) in _FROZEN else json.dumps(v, default=str)
+            _encode(v) if type(v) in _FROZEN else _scalar(v)
             for v in list.__iter__(node)) + "]"
     else:
         if not any(type(v) in _FROZEN for v in dict.values(node)):
-            return json.dumps(node, default=str)
+            return _ENCODER.encode(node)
         text = "{" + ", ".join(
-            _encode_text(k) + ": " + (_encode(v) if type(v) in _FROZEN
-                                      else json.dumps(v, default=str))
+            _encode_text(k) + ": " + (_encode(v) if type(v) in _FROZEN else _scalar(v))
             for k, v in dict.items(node)) + "}"
     if keep:
         node._text = text

@@ -163,7 +163,9 @@ def test_a_write_back_reuses_untouched_subtrees_and_escapes_like_json() -> None:
     table = MemoryTable()
     state = JsonState(table)
     pool = {f"c{i}": {"crystal": {"species": ["Na", "Cl"], "x": [0.1 * i, float("nan")]},
-                      "note": "Å \u2028 \"q\"", "n": {"deep": [[i, None, True]]}}
+                      "note": "Å \u2028 \"q\"", "n": {"deep": [[i, None, True]]},
+                      "hull": float("-inf"), "e": float("nan") if i % 2 else -0.0,
+                      "big": 10 ** 30, "ok": False, "none": None}
             for i in range(30)}
     state["book"] = {"pool": pool, "round": {"predicted": []}}
     state.commit()
