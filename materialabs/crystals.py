@@ -90,10 +90,12 @@ class Crystal:
     def from_arrays(cls, lattice: Any, species: Any, frac_coords: Any) -> Crystal:
         lat = np.asarray(lattice, dtype=float).reshape(3, 3)
         frac = np.asarray(frac_coords, dtype=float).reshape(-1, 3)
+        # tolist() gives the same Python floats as float() of each element, made in C
+        # (the predictor rebuilds a crystal from every event).
         return cls(
-            lattice=tuple(tuple(float(x) for x in row) for row in lat),  # type: ignore[misc]
-            species=tuple(str(s) for s in species),
-            frac_coords=tuple(tuple(float(x) for x in row) for row in frac),  # type: ignore[misc]
+            lattice=tuple(map(tuple, lat.tolist())),  # type: ignore[arg-type]
+            species=tuple(map(str, species)),
+            frac_coords=tuple(map(tuple, frac.tolist())),  # type: ignore[arg-type]
         )
 
     @classmethod
