@@ -180,6 +180,25 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """A process's CPU seconds so far by kind of thread: the interpreter's main thread
+    (``main``), librdkafka's (``kafka``, named rdk:*) and the rest (``other``: torch, ...).
+    Threads that ended are in none (their time is still in :func:`process_cpu_s`)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {"main": 0.0, "kafka": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        kind = "main" if task.name == str(pid) else "kafka" if name.startswith("rdk:") \
+            else "other"
+        found[kind] += (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def start_at_end(bootstrap: str, groups: dict[str, list[str]]) -> None:
     """Commit each group's offsets at the current end of its topics (creating them).
 
@@ -262,10 +281,13 @@ def run_round_processes(bootstrap: str, n: int, logs: Path, code: Path = REPO,
         for name, (proc, _) in procs.items():
             marks[f"{name}_idle"] = (process_cpu_s(proc.pid) - idle_from[name]) / IDLE_PROBE_S
         before = {name: process_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
+        threads_before = {name: thread_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
         load_before = os.getloadavg()[0]
         marks.update(watch_round(bus, n, SEED))
         for name, (proc, _) in procs.items():
             marks[f"{name}_cpu_s"] = process_cpu_s(proc.pid) - before[name]
+            for kind, seconds in thread_cpu_s(proc.pid).items():
+                marks[f"{name}_{kind}_thread_s"] = seconds - threads_before[name][kind]
         marks["load"] = (load_before + os.getloadavg()[0]) / 2
     finally:
         for proc, _log in procs.values():
@@ -360,6 +382,11 @@ def report(name: str, marks: dict[str, float]) -> float:
         if all(f"{stage}_idle" in marks for stage in STAGES):
             print("          idle CPU (ms per s of wall, measured before the round): " + ", ".join(
                 f"{stage} {1000 * marks[stage + '_idle']:.0f}" for stage in STAGES))
+        if all(f"{stage}_main_thread_s" in marks for stage in STAGES):
+            print("          CPU per candidate by thread (ms, main / librdkafka / other): "
+                  + ", ".join(f"{stage} " + " / ".join(
+                      f"{1000 * marks[f'{stage}_{kind}_thread_s'] / marks['candidates']:.2f}"
+                      for kind in ("main", "kafka", "other")) for stage in STAGES))
         cores = os.cpu_count() or 1
         per_candidate_ms = 1000 * marks["cpu_s"] / marks["candidates"]
         # However well the stages overlap, the cores cannot do more than this.
