@@ -180,6 +180,25 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """A process's CPU seconds so far by kind of thread: the interpreter's main thread
+    (``main``), librdkafka's (``kafka``, named rdk:*) and the rest (``other``: torch, ...).
+    Threads that ended are in none (their time is still in :func:`process_cpu_s`)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {"main": 0.0, "kafka": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        kind = "main" if task.name == str(pid) else "kafka" if name.startswith("rdk:") \
+            else "other"
+        found[kind] += (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def start_at_end(bootstrap: str, groups: dict[str, list[str]]) -> None:
     """Commit each group's offsets at the current end of its topics (creating them).
 
@@ -225,36 +244,50 @@ def end_offset(consumer, partition, limit_s: float = 60.0) -> int:
 
 
 def run_round_processes(bootstrap: str, n: int, logs: Path, code: Path = REPO,
-                        label: str = "proc") -> dict[str, float]:
+                        label: str = "proc", profile_dir: Path | None = None
+                        ) -> dict[str, float]:
     """The round through three `materialabs serve` processes, as deployed (distributed).
 
     ``code`` is the source tree they run (this one, or a baseline checkout). An untimed
     warm-up campaign (another seed) goes through them first, so each process has loaded
-    its datasets and model; their CPU seconds are read from /proc.
+    its datasets and model; their CPU seconds are read from /proc. With ``profile_dir``
+    each process runs under cProfile and leaves ``<stage>.prof`` there (warm-up included).
     """
+    from materialabs.bootstrap import services as load_services
     from materialabs.bus.kafka import KafkaBus
-    from materialabs.loop import load_services
 
     env = {**os.environ, "MATERIALABS_KAFKA": bootstrap, "PYTHONPATH": str(code)}
     run_id = uuid.uuid4().hex[:8]
-    groups = {f"{s.name}-{label}-{run_id}": list(s.consumes)
-              for s in load_services() if s.name in STAGES}
+    marks: dict[str, float] = {}
+    groups = {f"{s.name}-{label}-{run_id}": s.input_topics
+              for s in load_services(STAGES)}
     start_at_end(bootstrap, groups)
     procs = {}
     for name, group in zip(STAGES, groups, strict=True):
         log = open(logs / f"{name}-{label}.log", "w")  # noqa: SIM115 - closed with the process
+        profile = ["-m", "cProfile", "-o", str(profile_dir / f"{name}.prof")] \
+            if profile_dir is not None else []
         procs[name] = (subprocess.Popen(
-            [sys.executable, "-m", "materialabs", "serve", name, "--group", group],
+            [sys.executable, *profile, "-m", "materialabs", "serve", name, "--group", group],
             cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     bus = KafkaBus(bootstrap)
     try:
         watch_round(bus, min(n, 200), SEED + 1)
         wait_until_quiet(bus)
+        # What each process burns with nothing to do (client threads, heartbeats, polls):
+        # part of every figure below, in proportion to the round's wall time.
+        idle_from = {name: process_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
+        time.sleep(IDLE_PROBE_S)
+        for name, (proc, _) in procs.items():
+            marks[f"{name}_idle"] = (process_cpu_s(proc.pid) - idle_from[name]) / IDLE_PROBE_S
         before = {name: process_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
+        threads_before = {name: thread_cpu_s(proc.pid) for name, (proc, _) in procs.items()}
         load_before = os.getloadavg()[0]
-        marks = watch_round(bus, n, SEED)
+        marks.update(watch_round(bus, n, SEED))
         for name, (proc, _) in procs.items():
             marks[f"{name}_cpu_s"] = process_cpu_s(proc.pid) - before[name]
+            for kind, seconds in thread_cpu_s(proc.pid).items():
+                marks[f"{name}_{kind}_thread_s"] = seconds - threads_before[name][kind]
         marks["load"] = (load_before + os.getloadavg()[0]) / 2
     finally:
         for proc, _log in procs.values():
@@ -266,8 +299,30 @@ def run_round_processes(bootstrap: str, n: int, logs: Path, code: Path = REPO,
                 proc.kill()
             log.close()
         bus.close()
+    for name in STAGES:
+        batches = final_stats(logs / f"{name}-{label}.log", name).get("batches")
+        if batches is not None:
+            marks[f"{name}_polled"] = batches
     marks["cpu_s"] = sum(marks.get(f"{name}_cpu_s", 0.0) for name in STAGES)
     return marks
+
+
+def final_stats(log: Path, name: str) -> dict[str, int]:
+    """The run statistics a `materialabs serve` process prints as it stops (warm-up and
+    timed round together), or {} where its log has none (older code, a crash)."""
+    import ast
+
+    prefix = f"{name}: {{"
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith(prefix):
+            try:
+                return dict(ast.literal_eval(line[len(name) + 2:]))
+            except (ValueError, SyntaxError):
+                return {}
+    return {}
+
+
+IDLE_PROBE_S = 3.0
 
 
 def baseline_checkout(commit: str, folder: Path) -> Path | None:
@@ -321,6 +376,17 @@ def report(name: str, marks: dict[str, float]) -> float:
         print("          CPU s: " + ", ".join(f"{stage} {marks[stage + '_cpu_s']:.2f}"
                                              for stage in STAGES)
               + f" (load average {marks['load']:.1f})")
+        if all(f"{stage}_polled" in marks for stage in STAGES):
+            print("          batches polled (warm-up and timed round): " + ", ".join(
+                f"{stage} {int(marks[stage + '_polled'])}" for stage in STAGES))
+        if all(f"{stage}_idle" in marks for stage in STAGES):
+            print("          idle CPU (ms per s of wall, measured before the round): " + ", ".join(
+                f"{stage} {1000 * marks[stage + '_idle']:.0f}" for stage in STAGES))
+        if all(f"{stage}_main_thread_s" in marks for stage in STAGES):
+            print("          CPU per candidate by thread (ms, main / librdkafka / other): "
+                  + ", ".join(f"{stage} " + " / ".join(
+                      f"{1000 * marks[f'{stage}_{kind}_thread_s'] / marks['candidates']:.2f}"
+                      for kind in ("main", "kafka", "other")) for stage in STAGES))
         cores = os.cpu_count() or 1
         per_candidate_ms = 1000 * marks["cpu_s"] / marks["candidates"]
         # However well the stages overlap, the cores cannot do more than this.
@@ -346,6 +412,9 @@ def main() -> None:
                        help="skip the runs with one process per service")
     modes.add_argument("--processes-only", action="store_true",
                        help="skip the threaded rounds (embedded and kafka)")
+    parser.add_argument("--profile-dir", type=Path,
+                        help="run this tree's x3 processes under cProfile, writing "
+                             "<stage>.prof here (slower; the figures are then not comparable)")
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT,
                         help="commit whose code runs the baseline x3 round (default "
                              f"{BASELINE_COMMIT}); 'none' skips it")
@@ -375,7 +444,10 @@ def main() -> None:
                 if old_code is not None:
                     baseline = run_round_processes(bootstrap, n, Path(tmp), old_code, "base")
                     report(f"x3 {args.baseline_commit[:7]}", baseline)
-                processes = run_round_processes(bootstrap, n, Path(tmp))
+                if args.profile_dir is not None:
+                    args.profile_dir.mkdir(parents=True, exist_ok=True)
+                processes = run_round_processes(bootstrap, n, Path(tmp),
+                                                profile_dir=args.profile_dir)
                 report("kafka x3", processes)
         finally:
             if not args.bootstrap:

@@ -90,10 +90,12 @@ class Crystal:
     def from_arrays(cls, lattice: Any, species: Any, frac_coords: Any) -> Crystal:
         lat = np.asarray(lattice, dtype=float).reshape(3, 3)
         frac = np.asarray(frac_coords, dtype=float).reshape(-1, 3)
+        # tolist() gives the same Python floats as float() of each element, made in C
+        # (the predictor rebuilds a crystal from every event).
         return cls(
-            lattice=tuple(tuple(float(x) for x in row) for row in lat),  # type: ignore[misc]
-            species=tuple(str(s) for s in species),
-            frac_coords=tuple(tuple(float(x) for x in row) for row in frac),  # type: ignore[misc]
+            lattice=tuple(map(tuple, lat.tolist())),  # type: ignore[arg-type]
+            species=tuple(map(str, species)),
+            frac_coords=tuple(map(tuple, frac.tolist())),  # type: ignore[arg-type]
         )
 
     @classmethod
@@ -377,7 +379,8 @@ def closest_pair(crystal: Crystal, cutoff: float) -> tuple[int, int, float] | No
     return i, j, float(distances[k])
 
 
-def periodic_pairs(lattice: np.ndarray, cart: np.ndarray, radius: float
+def periodic_pairs(lattice: np.ndarray, cart: np.ndarray, radius: float,
+                   spacings: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every (centre, neighbour, image, distance) within ``radius`` Å, periodic in 3D.
 
@@ -387,6 +390,8 @@ def periodic_pairs(lattice: np.ndarray, cart: np.ndarray, radius: float
     searching a larger radius and filtering, and the periodic images it enumerates are
     counted first; too many raise SearchTooLarge instead of exhausting memory. Each atom
     is listed as its own neighbour at distance 0 (zero image), as pymatgen does.
+    ``spacings``: the cell's :func:`plane_spacings`, where the caller has them already (a
+    graph batch computes all its cells' at once; per cell they cost a tenth of a ms).
     """
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
@@ -394,7 +399,7 @@ def periodic_pairs(lattice: np.ndarray, cart: np.ndarray, radius: float
     cart = np.ascontiguousarray(cart, dtype=np.float64).reshape(-1, 3)
     if not (np.all(np.isfinite(lattice)) and np.all(np.isfinite(cart))) or not radius > 0:
         raise ValueError("neighbour search: expected a finite cell, positions and radius > 0")
-    spacings = plane_spacings(lattice)
+    spacings = plane_spacings(lattice) if spacings is None else spacings
     extent = cart.max(axis=0) - cart.min(axis=0)
     search = float(radius)
     while np.prod(np.ceil((extent + 2 * search) / max(search, 0.1))) > _MAX_SEARCH_BINS:

@@ -53,7 +53,8 @@ class GraphBatch:
         index[dst, slot] = src
         mask[dst, slot] = 1.0
         dist[dst, slot] = self.edge_dist
-        return PaddedNeighbours(index, mask, dist)
+        full = bool(atoms) and bool((counts == width).all())
+        return PaddedNeighbours(index, mask, dist, full)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class PaddedNeighbours:
     index: torch.Tensor  # (atoms, k) int64 neighbour atom, 0 in padding slots
     mask: torch.Tensor  # (atoms, k, 1) float: 1 for a real edge, 0 for padding
     dist: torch.Tensor  # (atoms, k) float32 Å, 0 in padding slots
+    full: bool = False  # no padding slot at all: the mask is all ones
 
 
 @dataclass

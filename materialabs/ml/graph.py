@@ -257,16 +257,17 @@ def _search_cell_list(lattices: np.ndarray, frac: np.ndarray, counts: np.ndarray
     atom_crystal = np.repeat(np.arange(len(lattices)), counts)
     cart = np.einsum("ak,akl->al", frac, lattices[atom_crystal])
     radii = _first_radii(lattices, counts, cutoff, max_neighbors)
+    spacings = plane_spacings(np.asarray(lattices, dtype=np.float64))
     parts = []
     for b in range(len(lattices)):  # one compiled call per crystal, none per atom
         start, stop = atom_ptr[b], atom_ptr[b + 1]
         atoms = np.ascontiguousarray(cart[start:stop])
         lattice = np.ascontiguousarray(lattices[b])
-        found = periodic_pairs(lattice, atoms, radii[b])
+        found = periodic_pairs(lattice, atoms, radii[b], spacings[b])
         # radii < cutoff only when max_neighbors is set; +1: the atom itself is listed
         if radii[b] < cutoff and np.bincount(found[0], minlength=len(atoms)).min() \
                 < (max_neighbors or 0) + 1:
-            found = periodic_pairs(lattice, atoms, cutoff)
+            found = periodic_pairs(lattice, atoms, cutoff, spacings[b])
         parts.append((found[0] + start, found[1] + start, found[2], found[3]))
     centre = np.concatenate([p[0] for p in parts])
     neighbour = np.concatenate([p[1] for p in parts])

@@ -112,8 +112,10 @@ class CrystalGNN(nn.Module):
         the config, so an ensemble computes it once for all its members.
         """
         x = self.embedding(batch.z)
+        # Without padding the mask is all ones, and multiplying by 1.0 changes no bit.
+        mask = None if neighbours.full else neighbours.mask
         for conv in self.convs:
-            x = conv.forward_padded(x, neighbours.index, neighbours.mask, edge_attr)
+            x = conv.forward_padded(x, neighbours.index, mask, edge_attr)
         return self._head(x, batch)
 
     def _head(self, x: torch.Tensor, batch: GraphBatch) -> torch.Tensor:

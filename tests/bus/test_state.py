@@ -131,6 +131,58 @@ def test_commit_keeps_the_edits_rollback_forgets_them(initial: dict, data: st.Da
     assert thaw(committed) == before
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), values, max_size=4), st.data())
+def test_each_write_back_is_json_dumps_of_the_state_byte_for_byte(initial: dict,
+                                                                  data: st.DataObject) -> None:
+    """The text kept on committed containers (reused for untouched subtrees) never goes
+    stale: after every unit of work the table holds exactly what json.dumps writes."""
+    table = MemoryTable()
+    state = JsonState(table)
+    state["key"] = initial
+    state.commit()
+    state.write_back()
+    model = copy.deepcopy(initial)
+    for _ in range(data.draw(st.integers(1, 4))):
+        work = state["key"]
+        for _ in range(data.draw(st.integers(1, 4))):
+            edit(data, model, work)
+        if data.draw(st.booleans()):
+            state.commit()
+        else:  # a failed unit: the text written next is still the last committed one
+            state.rollback()
+            model = json.loads(table.get("key") or b"")
+        state.write_back()
+        assert table.get("key") == json.dumps(model, default=str).encode()
+        # What was committed shares no containers (edits may have put one list in two
+        # places); the model's next unit must not either.
+        model = json.loads(json.dumps(model))
+
+
+def test_a_write_back_reuses_untouched_subtrees_and_escapes_like_json() -> None:
+    table = MemoryTable()
+    state = JsonState(table)
+    pool = {f"c{i}": {"crystal": {"species": ["Na", "Cl"], "x": [0.1 * i, float("nan")]},
+                      "note": "Å \u2028 \"q\"", "n": {"deep": [[i, None, True]]},
+                      "hull": float("-inf"), "e": float("nan") if i % 2 else -0.0,
+                      "big": 10 ** 30, "ok": False, "none": None}
+            for i in range(30)}
+    state["book"] = {"pool": pool, "round": {"predicted": []}}
+    state.commit()
+    state.write_back()
+    first = state._committed["book"]["pool"]["c3"]
+    state["book"]["pool"]["c30"] = {"crystal": {"species": ["K"], "x": [float("inf")]}}
+    state["book"]["round"]["predicted"].append("c30")
+    state.commit()
+    state.write_back()
+    assert state._committed["book"]["pool"]["c3"] is first  # shared, its text kept
+    assert isinstance(getattr(first, "_text", None), str)
+    expected = copy.deepcopy(pool)
+    expected["c30"] = {"crystal": {"species": ["K"], "x": [float("inf")]}}
+    assert table.get("book") == json.dumps(
+        {"pool": expected, "round": {"predicted": ["c30"]}}, default=str).encode()
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(st.one_of(scalars, st.datetimes()), lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.tuples(inner, inner),

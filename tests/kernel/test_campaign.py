@@ -151,6 +151,38 @@ HOSTILE = [
 ]
 
 
+def test_the_split_is_the_table_filtered_row_by_row_in_the_seeds_order():
+    """The precomputed element sets give the split the plain filter gives."""
+    import numpy as np
+
+    from materialabs import ports
+
+    elements, max_sites, seed = ("Ba", "Sr", "Ti", "O", "N"), 10, 7
+    table = ports.mp_table()
+    inside = sorted(((str(mid), crystal) for mid, crystal in zip(
+        table.material_id, table.crystal, strict=True)
+        if crystal.num_sites <= max_sites and set(crystal.species) <= set(elements)),
+        key=lambda item: item[0])
+    order = np.random.default_rng(seed).permutation(len(inside))
+    cut = max(1, int(len(inside) * ports.KNOWN_FRACTION))
+    known, hidden = ports._split(tuple(sorted(elements)), max_sites, seed)
+    assert [i for i, _ in known] == [inside[i][0] for i in order[:cut]]
+    assert [i for i, _ in hidden] == [inside[i][0] for i in order[cut:]]
+    assert all(a is b for (_, a), (_, b) in zip(known, (inside[i] for i in order[:cut]),
+                                                  strict=True))
+
+
+def test_held_data_is_frozen_out_of_the_cyclic_collector():
+    import gc
+
+    from materialabs import ports
+
+    table = ports.mp_table()
+    assert gc.get_freeze_count() > 0
+    # Frozen objects are in no generation: full collections no longer walk them.
+    assert gc.is_tracked(table) and id(table) not in {id(o) for o in gc.get_objects()}
+
+
 @pytest.mark.parametrize(("case", "text", "path", "phrase"), HOSTILE,
                          ids=[case for case, *_ in HOSTILE])
 def test_hostile_campaign_files_are_refused_naming_the_key(tmp_path, case, text, path,

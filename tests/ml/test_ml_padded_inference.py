@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -72,3 +74,24 @@ def test_ensemble_prediction_matches_members_run_one_by_one(tiny_dataset) -> Non
     one_by_one[:, :, 1] = np.maximum(one_by_one[:, :, 1], 0.0)  # band gap is clipped at 0
     np.testing.assert_allclose(prediction.members, one_by_one, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(prediction.mean, one_by_one.mean(axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_a_table_without_padding_skips_the_mask_and_gives_the_same_bits(tiny_dataset) -> None:
+    crystals, _ = tiny_dataset
+    graphs = build_graph_table(list(crystals), GraphConfig(cutoff_angstrom=8.0,
+                                                           max_neighbors=12), progress=False)
+    batch = graphs.batch(np.arange(len(graphs)))
+    neighbours = batch.padded()
+    assert neighbours.full and bool((neighbours.mask == 1).all())
+    model = _model(5)
+    edge_attr = model.distance_expansion(neighbours.dist)
+    masked = replace(neighbours, full=False)  # multiplies by the all-ones mask
+    with torch.no_grad():
+        skipped = model.forward_padded(batch, neighbours, edge_attr)
+        multiplied = model.forward_padded(batch, masked, edge_attr)
+    assert torch.equal(skipped, multiplied)
+
+
+def test_a_table_with_padding_says_so(tiny_dataset) -> None:
+    graphs = build_graph_table(_crystals(tiny_dataset), GRAPH, progress=False)
+    assert not graphs.batch(np.arange(len(graphs))).padded().full

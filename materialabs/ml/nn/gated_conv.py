@@ -41,18 +41,22 @@ class GatedEdgeConv(MessagePassing):
                                     edge=self.lin_edge(edge_attr), size=(x.size(0), x.size(0)))
         return F.softplus(x + self.norm(aggregated))
 
-    def forward_padded(self, x: torch.Tensor, neighbours: torch.Tensor, mask: torch.Tensor,
-                       edge_attr: torch.Tensor) -> torch.Tensor:
+    def forward_padded(self, x: torch.Tensor, neighbours: torch.Tensor,
+                       mask: torch.Tensor | None, edge_attr: torch.Tensor) -> torch.Tensor:
         """Same output as :meth:`forward`, from a padded neighbour table.
 
         ``neighbours`` (atoms, k) holds neighbour indices, ``mask`` (atoms, k, 1) is 1 for
-        real edges and 0 for padding, ``edge_attr`` is (atoms, k, edge_channels).
+        real edges and 0 for padding (None: no padding; the product by ones, a pass over
+        every edge channel, is skipped), ``edge_attr`` is (atoms, k, edge_channels).
         """
         gate_src, core_src = self.lin_src(x).chunk(2, dim=-1)
         src = torch.cat([gate_src, F.softplus(core_src)], dim=-1)[neighbours]
         gate_j, core_j = src.chunk(2, dim=-1)
         gate = torch.sigmoid(self.lin_dst(x).unsqueeze(1) + gate_j + self.lin_edge(edge_attr))
-        aggregated = (gate * core_j * mask).sum(dim=1)
+        messages = gate * core_j
+        if mask is not None:
+            messages = messages * mask
+        aggregated = messages.sum(dim=1)
         return F.softplus(x + self.norm(aggregated))
 
     def message(self, dst_i: torch.Tensor, src_j: torch.Tensor,
