@@ -25,24 +25,6 @@ from pathlib import Path
 
 import pytest
 
-
-def _claim_the_tests_package() -> None:
-    """Make ``tests`` this folder. optimade 1.5.0 installs a top-level ``tests`` package into
-    site-packages, which otherwise answers ``from tests.events.strategies import ...``."""
-    import sys
-    import types
-
-    here = Path(__file__).resolve().parent
-    found = sys.modules.get("tests")
-    paths = [Path(p).resolve() for p in getattr(found, "__path__", [])] if found else []
-    if here not in paths:
-        package = types.ModuleType("tests")
-        package.__path__ = [str(here)]
-        sys.modules["tests"] = package
-
-
-_claim_the_tests_package()
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA = REPO_ROOT / "infra"
 # Docker path only (never taken in CI here): Confluent Platform 8.1 ships Apache Kafka 4.1,
