@@ -88,7 +88,8 @@ def test_each_instance_has_its_pid_and_log_a_rescale_and_down_stop_them(
     started = _services(run_dir, "start", "predictor=3 dft-runner=2", stand_in)
     assert started.returncode == 0, started.stderr
     expected = {"ingest-1", "generator-1", "predictor-1", "predictor-2", "predictor-3",
-                "acquisition-1", "dft_runner-1", "dft_runner-2", "retrainer-1", "ledger-1"}
+                "acquisition-1", "dft_runner-1", "dft_runner-2", "retrainer-1", "ledger-1",
+                "catalog-1", "gateway-1"}
     pids = _pids(run_dir)
     assert set(pids) == expected and all(map(_alive, pids.values()))
     for instance in expected:
