@@ -610,6 +610,20 @@ class Ledger:
                 return head
         raise LogError(f"no signed tree head for size {size} and no ledger key to sign one")
 
+    def checkpoint_note(self, origin: str | None = None, size: int | None = None) -> bytes:
+        """The C2SP checkpoint (a signed note) of the tree at ``size``, signed by the ledger key.
+
+        ``origin`` (also the note's key name) defaults to ``ledger.tlog.default_origin``.
+        """
+        from ledger.tlog import default_origin, signed_checkpoint
+
+        size = len(self.tree) if size is None else size
+        if self._key is None:
+            raise LogError("signing a checkpoint note needs the ledger key (ledger.key)")
+        origin = origin or default_origin(self.ledger_public)
+        return signed_checkpoint(self._key.sign, self.ledger_public, origin, size,
+                                 self.tree.root(size))
+
     def _head_covering(self, seq: int) -> SignedTreeHead:
         if self._key is not None:
             return self.tree_head()

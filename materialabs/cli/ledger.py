@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _consistency(commands)
     _checkpoint(commands)
     _export(commands)
+    _note_key(commands)
 
 
 def _count(low: int, high: int):
@@ -577,6 +578,40 @@ def _emit(document: dict[str, Any], out: str | None) -> None:
             raise UserError(f"cannot write {shown(out)}: {_oserror(error)}") from None
     else:
         sys.stdout.write(text)
+
+
+# --- note-key -----------------------------------------------------------------------------
+
+
+def _note_key(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "note-key",
+        "print the verifier key of the gateway's C2SP checkpoints (/log/checkpoint)",
+        "materialabs ledger note-key --ledger ./ledger   # or --ledger-key ledger.pub",
+    )
+    p.add_argument("--ledger", default=DEFAULT_LEDGER,
+                   help=f"ledger directory (default $MATERIALABS_LEDGER or {DEFAULT_LEDGER})")
+    p.add_argument("--ledger-key", help="the ledger's public key file instead (ledger.pub)")
+    p.add_argument("--origin", help="the log's origin / key name (default: "
+                                    "materialabs.ledger/<first 16 hex digits of SHA-256(key)>)")
+    p.set_defaults(func=cmd_note_key)
+
+
+def cmd_note_key(args: argparse.Namespace) -> int:
+    from ledger.keys import KeyFileError, read_public_key
+    from ledger.tlog import TlogError, default_origin, verifier_key
+
+    path = Path(args.ledger_key) if args.ledger_key else Path(args.ledger) / "ledger.pub"
+    try:
+        public = read_public_key(path)
+    except KeyFileError as error:
+        raise UserError(str(error)) from None
+    try:
+        print(verifier_key(args.origin or default_origin(public), public))
+    except TlogError as error:
+        raise UserError(f"--origin: {error}") from None
+    return 0
 
 
 # --- writer commands ----------------------------------------------------------------------
