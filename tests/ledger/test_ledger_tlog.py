@@ -46,9 +46,9 @@ def _fetcher(size: int, asked: list[tuple[int, int, int]]):
 def test_tiles_recompute_the_root(size: int) -> None:
     asked: list[tuple[int, int, int]] = []
     assert root_from_tiles(_fetcher(size, asked), size) == TREE.root(size)
-    for level, index, width in asked:  # only tiles the spec says a tree of this size has
+    for level, _index, width in asked:  # only tiles the spec says a tree of this size has
         partial = (size // 256 ** level) % 256
-        assert width == TILE_WIDTH or width == partial
+        assert width in (TILE_WIDTH, partial)
 
 
 def test_spec_example_tile_counts() -> None:
