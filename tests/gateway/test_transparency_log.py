@@ -9,6 +9,7 @@ checkpoint's signature and, for every entry, an inclusion proof built from tiles
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -150,3 +151,68 @@ def test_checkpoint_tiles_and_bundles_in_python(tlog_home: Path, log_url: str) -
 ])
 def test_bad_or_missing_tiles_answer_404(log_url: str, path: str) -> None:
     assert httpx.get(f"{log_url}/{path}", timeout=30).status_code == 404
+
+
+def _signed_note(home: Path, size: int, root: bytes) -> bytes:
+    from ledger.tlog import signed_checkpoint
+
+    key = read_private_key(home / "ledger" / "ledger.key")
+    public = public_bytes(key)
+    return signed_checkpoint(key.sign, public, default_origin(public), size, root)
+
+
+def test_verify_url_audits_and_remembers_the_checkpoint(
+    tlog_home: Path, log_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "seen.json"
+    args = ["ledger", "verify", "--url", log_url, "--ledger", str(tlog_home / "ledger"),
+            "--state", str(state), "--workers", "1"]
+    assert main(args) == 0
+    size = len(_ledger(tlog_home))
+    assert f"OK: {size} entries" in capsys.readouterr().out
+    assert json.loads(state.read_text())["tree_size"] == size
+    assert main(args) == 0
+    assert f"consistent with the checkpoint seen before (size {size})" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["longer", "rewritten"])
+def test_verify_url_refuses_a_log_inconsistent_with_what_it_saw(
+    tlog_home: Path, log_url: str, tmp_path: Path, case: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ledger.tlog import Checkpoint
+    from ledger.witness import write_state
+
+    ledger = _ledger(tlog_home)
+    size = len(ledger) + 7 if case == "longer" else 100
+    root = bytes(32) if case == "longer" else ledger.tree.root(99)
+    note = _signed_note(tlog_home, size, root)  # what a split-view log showed this witness
+    state = tmp_path / "seen.json"
+    write_state(state, Checkpoint(default_origin(ledger.ledger_public), size, root, note), "x")
+    before = state.read_bytes()
+    assert main(["ledger", "verify", "--url", log_url, "--ledger", str(tlog_home / "ledger"),
+                 "--state", str(state), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "INCONSISTENT" in err and ("cut" if case == "longer" else "rewritten") in err
+    assert state.read_bytes() == before  # the evidence is kept
+
+
+def test_remote_audit_catches_a_changed_entry_and_a_foreign_key(
+    tlog_home: Path, log_url: str, tmp_path: Path
+) -> None:
+    from ledger.witness import audit_remote, http_fetch
+
+    ledger = _ledger(tlog_home)
+    plain = http_fetch()
+
+    def tampering(url: str) -> bytes:
+        data = plain(url)
+        if url.endswith("tile/entries/001"):
+            data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+        return data
+
+    audit = audit_remote(log_url, ledger.ledger_public, tmp_path / "s.json", fetch=tampering)
+    assert not audit.ok and "level-0 tile" in audit.reason and not (tmp_path / "s.json").exists()
+    other = public_bytes(Ed25519PrivateKey.generate())
+    audit = audit_remote(log_url, other, None, origin=default_origin(ledger.ledger_public))
+    assert not audit.ok and "not signed" in audit.reason
