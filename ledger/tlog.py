@@ -238,7 +238,8 @@ def entry_bundle(records: list[bytes]) -> bytes:
 
 
 def parse_entry_bundle(data: bytes) -> list[bytes]:
-    entries, at = [], 0
+    entries: list[bytes] = []
+    at = 0
     while at < len(data):
         if at + 2 > len(data):
             raise TlogError(f"entry bundle: a length prefix is cut at byte {at}")
