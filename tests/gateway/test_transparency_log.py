@@ -216,3 +216,29 @@ def test_remote_audit_catches_a_changed_entry_and_a_foreign_key(
     other = public_bytes(Ed25519PrivateKey.generate())
     audit = audit_remote(log_url, other, None, origin=default_origin(ledger.ledger_public))
     assert not audit.ok and "not signed" in audit.reason
+
+
+def test_an_entry_too_long_for_a_bundle_answers_501_and_tiles_still_serve(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ledger import init_ledger
+    from materialabs.gateway import create_app
+
+    ledger, admin_path = init_ledger(tmp_path / "ledger", admin_dir=tmp_path / "keys")
+    lab = Ed25519PrivateKey.generate()
+    ledger.register_key(read_private_key(admin_path), "big", public_bytes(lab))
+    metadata = {"notes": "x" * 70_000}  # a record over the uint16 an entry bundle frames
+    payload = upload_payload("dataset", "bafkreibig", metadata)
+    ledger.append_signed("dataset", "bafkreibig", metadata, payload, public_bytes(lab),
+                         lab.sign(payload))
+    size = len(ledger)
+    ledger.close()
+    with TestClient(create_app(tmp_path)) as http:
+        bundle = http.get(f"/log/{tile_path(None, 0, size)}")
+        assert bundle.status_code == 501 and "65535" in bundle.json()["detail"]
+        assert http.get(f"/log/{tile_path(0, 0, size)}").status_code == 200
+        note = http.get("/log/checkpoint").content
+    public = Ledger.open(tmp_path / "ledger", readonly=True).ledger_public
+    assert open_checkpoint(note, default_origin(public), public).size == size
