@@ -71,9 +71,12 @@ func path(level string, n int64, w int) string {
 	return p
 }
 
+// tileReader fetches tiles over HTTP and keeps those TileHashReader has verified
+// (SaveTiles), so each tile is fetched once rather than once per proof.
 type tileReader struct {
 	prefix  string
 	fetched int
+	saved   map[tlog.Tile][]byte
 }
 
 func (r *tileReader) Height() int { return height }
@@ -84,13 +87,21 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 		if t.H != height {
 			return nil, fmt.Errorf("tile of height %d requested", t.H)
 		}
+		if data, ok := r.saved[t]; ok {
+			out[i] = data
+			continue
+		}
 		out[i] = get(r.prefix + "/" + path(strconv.Itoa(t.L), t.N, t.W))
 		r.fetched++
 	}
 	return out, nil
 }
 
-func (r *tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {}
+func (r *tileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
+	for i, t := range tiles {
+		r.saved[t] = data[i]
+	}
+}
 
 func main() {
 	if len(os.Args) != 3 {
@@ -122,7 +133,7 @@ func main() {
 	copy(root[:], rootBytes)
 	tree := tlog.Tree{N: size, Hash: root}
 
-	reader := &tileReader{prefix: prefix}
+	reader := &tileReader{prefix: prefix, saved: map[tlog.Tile][]byte{}}
 	hashes := tlog.TileHashReader(tree, reader)
 	checked := int64(0)
 	for start := int64(0); start < size; start += width {
