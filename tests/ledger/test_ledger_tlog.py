@@ -15,6 +15,7 @@ from ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
 from ledger.tlog import (
     TILE_WIDTH,
     TlogError,
+    default_origin,
     encode_index,
     entry_bundle,
     open_checkpoint,
@@ -127,3 +128,31 @@ def test_entries_too_long_for_a_bundle_are_refused() -> None:
         entry_bundle([b"x" * 65536])
     with pytest.raises(TlogError):
         parse_entry_bundle(b"\x00\x05abc")
+
+
+def test_note_key_command(tmp_path, capsys) -> None:  # noqa: ANN001
+    from ledger import init_ledger
+    from materialabs.cli import main
+
+    ledger, _ = init_ledger(tmp_path / "l", checkpoint_every=0)
+    public = ledger.ledger_public
+    ledger.close()
+    assert main(["ledger", "note-key", "--ledger-key", str(tmp_path / "l" / "ledger.pub")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert parse_verifier_key(printed) == (default_origin(public), public)
+    assert main(["ledger", "note-key", "--ledger", str(tmp_path / "l"), "--origin",
+                 "example.org/log"]) == 0
+    assert capsys.readouterr().out.startswith("example.org/log+")
+    assert main(["ledger", "note-key", "--ledger", str(tmp_path / "l"), "--origin", "a b"]) == 2
+    assert main(["ledger", "note-key", "--ledger", str(tmp_path / "missing")]) == 2
+
+
+def test_verify_url_of_an_unreachable_log_fails_cleanly(tmp_path, capsys) -> None:  # noqa: ANN001
+    from ledger import init_ledger
+    from materialabs.cli import main
+
+    init_ledger(tmp_path / "l", checkpoint_every=0)[0].close()
+    assert main(["ledger", "verify", "--url", "http://127.0.0.1:9/log", "--ledger",
+                 str(tmp_path / "l"), "--state", str(tmp_path / "s.json")]) == 1
+    assert "cannot read the log" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
