@@ -66,7 +66,8 @@ def verifier_key(name: str, public: bytes) -> str:
 
 def parse_verifier_key(text: str) -> tuple[str, bytes]:
     """(name, public key) of a verifier key string; TlogError if malformed."""
-    parts = text.strip().split("+")
+    # The name holds no "+", the base64 key may: split at the first two only (as Go's note does).
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise TlogError("a verifier key is <name>+<8 hex digits>+<base64 key>")
     name, key_hash, encoded = parts
