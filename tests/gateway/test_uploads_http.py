@@ -141,3 +141,39 @@ def test_upload_url_end_to_end(lab: LabHome, tmp_path: Path,
                      str(lab.ledger / "ledger.pub")]) == 0
         assert lab.upload(csv_path, lab="lab-b", extra=("--url", server.url)) == 2
         assert "REFUSED" in capsys.readouterr().out
+
+
+def test_slow_body_is_408(lab: LabHome) -> None:
+    import socket
+
+    limits = UploadLimits(request_timeout_s=0.5)
+    with LimitedServer(lab.home, limits) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+                        b"Content-Type: application/json\r\n\r\n{\"manif")
+            answer = raw.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "--upload-timeout" in answer, answer
+
+
+def test_limit_flags_and_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from materialabs import config
+    from materialabs.cli import UserError
+    from materialabs.cli.gateway import set_upload_limits
+
+    for name in ("MATERIALABS_UPLOAD_MAX_BYTES", "MATERIALABS_UPLOAD_RATE",
+                 "MATERIALABS_UPLOAD_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    set_upload_limits(argparse.Namespace(upload_max_bytes="1000", upload_rate="5/10",
+                                         upload_timeout="2.5"))
+    assert UploadLimits.from_environment() == UploadLimits(
+        max_body_bytes=1000, rate_count=5, rate_window_s=10.0, request_timeout_s=2.5)
+    for bad in ({"upload_rate": "5"}, {"upload_rate": "0/10"}, {"upload_max_bytes": "-1"},
+                {"upload_timeout": "nan"}):
+        with pytest.raises(UserError, match="--upload-"):
+            set_upload_limits(argparse.Namespace(**bad))
+    monkeypatch.setenv("MATERIALABS_UPLOAD_RATE", "x/1")
+    with pytest.raises(config.ConfigError, match="MATERIALABS_UPLOAD_RATE"):
+        config.check_environment()
