@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -202,9 +203,9 @@ def parse_rate(text: str) -> tuple[int, float]:
     return int(count), float(window)
 
 
-def upload_limits() -> dict[str, float]:
+def upload_limits() -> dict[str, Any]:
     """The gateway's upload limits set in the environment (UploadLimits fields)."""
-    found: dict[str, float] = {}
+    found: dict[str, Any] = {}
     if size := _get("MATERIALABS_UPLOAD_MAX_BYTES"):
         found["max_body_bytes"] = int(size)
     if rate := _get("MATERIALABS_UPLOAD_RATE"):

@@ -184,7 +184,7 @@ class Submitter:
                 detail = getattr(error, "args", [""])[0] or type(error).__name__
                 state = {"state": "refused", "code": "gateway_error",
                          "reasons": [f"the gateway could not submit it: {detail}"]}
-            self.states.write(handle, {**self.states.read(handle), **state})
+            self.states.write(handle, {**(self.states.read(handle) or {}), **state})
 
     def _outcome(self, upload: Any) -> dict[str, Any]:
         from materialabs import config
