@@ -25,7 +25,6 @@ from starlette.staticfiles import StaticFiles
 from materialabs.gateway.api import Reader
 from materialabs.gateway.api import build_router as api_router
 from materialabs.gateway.transparency import build_router as log_router
-from materialabs.gateway.uploads import UploadLimits
 from materialabs.gateway.uploads import build_router as uploads_router
 from materialabs.optimade.api import OptimadeService
 from materialabs.optimade.api import build_router as optimade_router
@@ -49,10 +48,9 @@ def explorer_static() -> Path | None:
     return folder if Path(folder).is_dir() else None
 
 
-def create_app(home: Path, upload_limits: UploadLimits | None = None) -> FastAPI:
+def create_app(home: Path) -> FastAPI:
     """The gateway over one MateriaLabs home (its catalog and ledger folders)."""
     home = Path(home)
-    upload_limits = upload_limits or UploadLimits.from_environment()
     app = FastAPI(title="MateriaLabs gateway", version="1",
                   description="OPTIMADE v1.2 over the MateriaLabs catalog, and the JSON API "
                               "of the web explorer. Read-only.",
@@ -61,7 +59,7 @@ def create_app(home: Path, upload_limits: UploadLimits | None = None) -> FastAPI
     app.include_router(optimade_router(optimade), prefix="/optimade")
     app.include_router(api_router(Reader(home)))
     app.include_router(log_router(Reader(home)))  # /log: the ledger as a C2SP tlog
-    app.include_router(uploads_router(home, upload_limits))  # /v1/uploads: signed uploads
+    app.include_router(uploads_router(home))  # /v1/uploads: signed uploads (the one writer)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -223,7 +223,10 @@ def _store_url(home: Path) -> str:
     return url if source else f"local:{home / 'store'}"
 
 
-def build_router(home: Path, limits: UploadLimits) -> APIRouter:
+def build_router(home: Path, limits: UploadLimits | None = None) -> APIRouter:
+    """The routes; ``limits`` default to the MATERIALABS_UPLOAD_* variables (flags of
+    ``materialabs gateway`` set them)."""
+    limits = limits or UploadLimits.from_environment()
     router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
     states = UploadStates(Path(home) / "uploads")
     limiter = RateLimiter(limits.rate_count, limits.rate_window_s)

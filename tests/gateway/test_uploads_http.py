@@ -31,8 +31,14 @@ class LimitedServer:
 
         self.url = f"http://127.0.0.1:{free_port()}"
         port = int(self.url.rsplit(":", 1)[1])
-        self.server = uvicorn.Server(uvicorn.Config(create_app(home, limits), host="127.0.0.1",
-                                                    port=port, log_level="warning"))
+        # The limits reach create_app as the gateway's flags pass them: MATERIALABS_UPLOAD_*.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("MATERIALABS_UPLOAD_MAX_BYTES", str(limits.max_body_bytes))
+            env.setenv("MATERIALABS_UPLOAD_RATE", f"{limits.rate_count}/{limits.rate_window_s}")
+            env.setenv("MATERIALABS_UPLOAD_TIMEOUT", str(limits.request_timeout_s))
+            app = create_app(home)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LimitedServer:
