@@ -182,7 +182,7 @@ class Submitter:
             except Exception as error:  # noqa: BLE001 — the state says why; the log has it
                 LOG.exception("upload %s failed", handle)
                 detail = getattr(error, "args", [""])[0] or type(error).__name__
-                state = {"state": "refused", "code": "gateway_error",
+                state = {"state": "refused", "code": "gateway_error", "retryable": True,
                          "reasons": [f"the gateway could not submit it: {detail}"]}
             self.states.write(handle, {**(self.states.read(handle) or {}), **state})
 
@@ -206,7 +206,10 @@ class Submitter:
                 outcome = cli._submit_embedded(upload, store, ledger_path,
                                                self.limits.outcome_timeout_s, home=self.home)
         except UserError as error:
-            return {"state": "refused", "code": "not_submitted", "reasons": [str(error)]}
+            # Not the platform's answer (ledger locked, broker down, no answer in time): a
+            # retry of the same signed upload submits it again.
+            return {"state": "refused", "code": "not_submitted", "retryable": True,
+                    "reasons": [str(error)]}
         event = outcome.event
         if not outcome.accepted:
             return {"state": "refused", "code": str(event["code"]),
@@ -263,6 +266,9 @@ def build_router(home: Path, limits: UploadLimits | None = None) -> APIRouter:
         upload = parse_body(raw)
         handle = handle_of(upload)
         existing = states.read(handle)
+        if existing is not None and existing.get("retryable"):
+            states.path(handle).unlink(missing_ok=True)
+            existing = None
         if existing is None:
             wait = limiter.retry_after(upload.public_key)
             if wait:
