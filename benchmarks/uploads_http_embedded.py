@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "upload"))
+ROOT = Path(__file__).resolve().parents[1]
+# Not benchmarks/ first on the path: benchmarks/ledger.py would shadow the ledger package.
+sys.path[0:1] = [str(ROOT), str(ROOT / "tests" / "upload")]
 from upload_helpers import make_lab_home  # noqa: E402
 
 from materialabs.gateway.uploads import UploadLimits  # noqa: E402
