@@ -15,6 +15,9 @@ MATERIALABS_SCHEMAS    Avro schema folder; default the project's schemas/
 MATERIALABS_DEFAULT_MODEL  model bundle `setup` records instead of the shipped one
 MATERIALABS_FAUST_LOG  log level of Faust workers (debug, info, warn, error, critical)
 MATERIALABS_GATEWAY    host:port the gateway listens on; default 127.0.0.1:8686
+MATERIALABS_UPLOAD_MAX_BYTES  largest POST /v1/uploads body the gateway takes; default 268435456
+MATERIALABS_UPLOAD_RATE       new uploads per key per window, N/SECONDS; default 30/60
+MATERIALABS_UPLOAD_TIMEOUT    seconds the gateway waits for an upload's body; default 60
 
 An empty variable counts as unset. A malformed one is a :class:`ConfigError` whose one-line
 message names the variable, its value and the expected form; ``check_environment`` checks
@@ -32,6 +35,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -164,6 +168,53 @@ def _log_level(text: str) -> str:
     return text.strip().lower()
 
 
+def _positive_int(text: str) -> str:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError("")
+    return text.strip()
+
+
+def _positive_float(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("") from None
+    if not 0 < value < float("inf"):
+        raise ValueError("")
+    return text.strip()
+
+
+def _rate(text: str) -> str:
+    count, slash, window = text.partition("/")
+    if not slash:
+        raise ValueError("")
+    _positive_int(count)
+    _positive_float(window)
+    return text.strip()
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``N/SECONDS`` as (N, seconds); ValueError naming the expected form."""
+    try:
+        _rate(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: expected N/SECONDS with N >= 1, e.g. 30/60") from None
+    count, _, window = text.partition("/")
+    return int(count), float(window)
+
+
+def upload_limits() -> dict[str, Any]:
+    """The gateway's upload limits set in the environment (UploadLimits fields)."""
+    found: dict[str, Any] = {}
+    if size := _get("MATERIALABS_UPLOAD_MAX_BYTES"):
+        found["max_body_bytes"] = int(size)
+    if rate := _get("MATERIALABS_UPLOAD_RATE"):
+        found["rate_count"], found["rate_window_s"] = parse_rate(rate)
+    if timeout := _get("MATERIALABS_UPLOAD_TIMEOUT"):
+        found["request_timeout_s"] = float(timeout)
+    return found
+
+
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("MATERIALABS_HOME", "a folder path (created if missing)", _folder(False)),
     Variable("MATERIALABS_STORE", "local:/path, a folder path, http://host:port or "
@@ -183,6 +234,9 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("MATERIALABS_SCHEMAS", "an existing folder of Avro schemas", _folder(True)),
     Variable("MATERIALABS_DEFAULT_MODEL", "an existing model bundle file", _file),
     Variable("MATERIALABS_FAUST_LOG", "a log level: " + ", ".join(_LOG_LEVELS), _log_level),
+    Variable("MATERIALABS_UPLOAD_MAX_BYTES", "a whole number of bytes >= 1", _positive_int),
+    Variable("MATERIALABS_UPLOAD_RATE", "N/SECONDS, e.g. 30/60", _rate),
+    Variable("MATERIALABS_UPLOAD_TIMEOUT", "seconds, a number > 0", _positive_float),
     Variable("MATERIALABS_GATEWAY", "host:port, e.g. 127.0.0.1:8686", lambda text:
              parse_bootstrap(text) if "," not in text else _no_list(text)),
 )}

@@ -34,7 +34,35 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--workers", default="1", help="worker processes (default 1; each "
                         "reads the catalog on its own, so on N cores N workers answer N "
                         "queries at once)")
+    parser.add_argument("--upload-max-bytes", default=None, metavar="N",
+                        help="largest POST /v1/uploads body, in bytes (default "
+                             "$MATERIALABS_UPLOAD_MAX_BYTES, else 268435456); larger: 413")
+    parser.add_argument("--upload-rate", default=None, metavar="N/SECONDS",
+                        help="new uploads per lab key per window (default "
+                             "$MATERIALABS_UPLOAD_RATE, else 30/60); more: 429 + Retry-After")
+    parser.add_argument("--upload-timeout", default=None, metavar="S",
+                        help="seconds to receive an upload's body (default "
+                             "$MATERIALABS_UPLOAD_TIMEOUT, else 60); slower: 408")
     parser.set_defaults(func=run)
+
+
+def set_upload_limits(args: argparse.Namespace) -> None:
+    """Flags become the MATERIALABS_UPLOAD_* variables, so every worker process reads them."""
+    import os
+
+    for flag, name in (("upload_max_bytes", "MATERIALABS_UPLOAD_MAX_BYTES"),
+                       ("upload_rate", "MATERIALABS_UPLOAD_RATE"),
+                       ("upload_timeout", "MATERIALABS_UPLOAD_TIMEOUT")):
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        variable = config.VARIABLES[name]
+        try:
+            variable.check(str(value))
+        except ValueError:
+            raise UserError(f"--{flag.replace('_', '-')} {value!r}: expected "
+                            f"{variable.form}") from None
+        os.environ[name] = str(value)
 
 
 def address(host: str | None, port: str | None) -> tuple[str, int]:
@@ -69,6 +97,7 @@ def serve(home: Path, host: str, port: int, workers: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     host, port = address(args.host, args.port)
+    set_upload_limits(args)
     try:
         workers = int(args.workers)
     except ValueError:

@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "$MATERIALABS_HOME/receipts/UPLOAD_ID.json)")
     parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
                         help="seconds to wait for the outcome (default 120)")
+    parser.add_argument("--url", help="submit through the gateway at URL (POST /v1/uploads) "
+                                      "instead of the bus; needs no broker or ledger access")
     parser.add_argument("--check", action="store_true",
                         help="only validate: report problems, submit nothing")
     parser.set_defaults(func=cmd_upload)
@@ -97,6 +99,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if args.check:
         return 0
     key = _read_key(args.key, args.passphrase_file)
+    if args.url:
+        return submit_http(key, args.lab, method, result, args.url, args.timeout, args.receipt)
     outcome = submit(key, args.lab, method, result, ledger_dir(args.ledger), args.timeout)
     return report(outcome, args.receipt)
 
@@ -194,6 +198,94 @@ def submit(key: Any, lab: str, method: str, result: Any, ledger_path: Path,
     return _submit_embedded(upload, store, ledger_path, timeout_s)
 
 
+class _MemoryStore:
+    """put_bytes for sign_upload when the gateway, not this machine, stores the content."""
+
+    def put_bytes(self, data: bytes) -> str:
+        from materialabs.store import cid_of_bytes
+
+        return cid_of_bytes(data)
+
+
+def upload_body(upload: Any) -> dict[str, str]:
+    """The JSON body of POST /v1/uploads (materialabs/gateway/uploads.py)."""
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    return {"manifest_b64": b64(upload.manifest_bytes), "dataset_b64": b64(upload.dataset),
+            "signature_b64": b64(upload.signature), "public_key_b64": b64(upload.public_key)}
+
+
+def submit_http(key: Any, lab: str, method: str, result: Any, url: str, timeout_s: float,
+                receipt_path: str | None) -> int:
+    """Sign as for the bus, POST to the gateway, poll its state, report as the bus path does.
+    A failed POST is retried with the same signed bytes: the gateway answers the same id."""
+    import httpx
+
+    from materialabs.upload import sign_upload
+
+    upload = sign_upload(key, lab, result.records, method, result.units, result.files,
+                         _MemoryStore())
+    print(f"submitting upload {upload.upload_id} (dataset {upload.manifest.dataset_cid}) to "
+          f"{url}...", file=sys.stderr, flush=True)
+    body = json.dumps(upload_body(upload))
+    deadline = time.monotonic() + timeout_s
+    base = url.rstrip("/")
+    with httpx.Client(timeout=min(timeout_s, 60.0)) as http:
+        while True:
+            try:
+                answer = http.post(f"{base}/v1/uploads", content=body,
+                                   headers={"content-type": "application/json"})
+            except httpx.HTTPError as error:
+                answer = None
+                problem = f"cannot reach the gateway at {url}: {error}"
+            if answer is not None and answer.status_code == 429 \
+                    and time.monotonic() < deadline:
+                time.sleep(min(float(answer.headers.get("retry-after", "1")), 30.0))
+                continue
+            if answer is not None and answer.status_code != 202:
+                raise UserError(f"the gateway refused the upload ({answer.status_code}): "
+                                f"{_detail(answer)}")
+            if answer is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise UserError(problem)
+            time.sleep(1.0)
+        state = answer.json()
+        while state.get("state") == "pending":
+            if time.monotonic() >= deadline:
+                raise UserError(f"no outcome for upload {upload.upload_id} within "
+                                f"{timeout_s:g} s; `GET {base}/v1/uploads/{state['id']}` "
+                                "will show it")
+            time.sleep(0.2)
+            polled = http.get(f"{base}/v1/uploads/{state['id']}")
+            if polled.status_code != 200:
+                raise UserError(f"the gateway answered {polled.status_code}: {_detail(polled)}")
+            state = polled.json()
+    if state["state"] == "refused":
+        print(f"REFUSED ({state['code']}): upload {upload.upload_id} of lab {lab}")
+        for line in state["reasons"]:
+            print(f"  - {line}")
+        return 2
+    event = {"upload_id": upload.upload_id, "lab": lab, **state}
+    return report(Outcome(upload, _Accepted(event), state.get("receipt")), receipt_path)
+
+
+class _Accepted(dict):  # type: ignore[type-arg]
+    """The gateway's accepted state, read by ``report`` as the DatasetAccepted event."""
+
+    type = "DatasetAccepted"
+
+
+def _detail(answer: Any) -> str:
+    try:
+        return str(answer.json().get("detail"))
+    except ValueError:
+        return answer.text[:200]
+
+
 def submitted_event(upload: Any) -> Any:
     from materialabs.events import new_event
 
@@ -210,7 +302,10 @@ def publish(bus: Any, event: Any) -> None:
     producer.flush()
 
 
-def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float) -> Outcome:
+def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float,
+                     home: Path | None = None) -> Outcome:
+    """Run the ledger, ingest and catalog services in this process for one upload (the
+    gateway calls this too, with its own ``home``)."""
     from ledger import Ledger, LogError
     from materialabs import bootstrap, config
     from materialabs.bus import BusError
@@ -222,13 +317,14 @@ def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: floa
     except LogError as error:
         raise UserError(f"{error}") from None
     try:
-        bus = EmbeddedBus(config.home() / "bus")
+        home = home or config.home()
+        bus = EmbeddedBus(home / "bus")
     except BusError as error:
         ledger.close()
         raise UserError(f"{error}; wait for the running campaign or set MATERIALABS_KAFKA") \
             from None
     try:
-        runners = bootstrap.upload_runners(bus, ledger, store, Catalog(config.catalog_dir()))
+        runners = bootstrap.upload_runners(bus, ledger, store, Catalog(home / "catalog"))
         watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", bootstrap.UPLOAD.topics)
         publish(bus, submitted_event(upload))
         deadline = time.monotonic() + timeout_s

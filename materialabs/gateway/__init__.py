@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from materialabs.gateway.api import Reader
 from materialabs.gateway.api import build_router as api_router
 from materialabs.gateway.transparency import build_router as log_router
+from materialabs.gateway.uploads import build_router as uploads_router
 from materialabs.optimade.api import OptimadeService
 from materialabs.optimade.api import build_router as optimade_router
 
@@ -58,6 +59,7 @@ def create_app(home: Path) -> FastAPI:
     app.include_router(optimade_router(optimade), prefix="/optimade")
     app.include_router(api_router(Reader(home)))
     app.include_router(log_router(Reader(home)))  # /log: the ledger as a C2SP tlog
+    app.include_router(uploads_router(home))  # /v1/uploads: signed uploads (the one writer)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
