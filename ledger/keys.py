@@ -176,10 +176,16 @@ def lab_name_problem(lab: object) -> str | None:
 # --- payloads the admin signs -------------------------------------------------------------
 
 
-def key_registration_payload(lab: str, public: bytes, role: str = ROLE_LAB) -> bytes:
-    return canonical_json(
-        {"kind": KIND_KEY_REGISTERED, "lab": lab, "public_key": public.hex(), "role": role}
-    )
+def key_registration_payload(
+    lab: str, public: bytes, role: str = ROLE_LAB, *, checkpoint_every: int | None = None
+) -> bytes:
+    """``checkpoint_every`` is recorded only by entry 0 (the ledger's own K)."""
+    statement: dict[str, object] = {
+        "kind": KIND_KEY_REGISTERED, "lab": lab, "public_key": public.hex(), "role": role
+    }
+    if checkpoint_every is not None:
+        statement["checkpoint_every"] = checkpoint_every
+    return canonical_json(statement)
 
 
 def key_revocation_payload(public: bytes, reason: str = "") -> bytes:

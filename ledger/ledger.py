@@ -66,7 +66,7 @@ from ledger.log import (
     open_frames,
 )
 from ledger.merkle import MerkleTree, leaf_hash
-from ledger.rules import LedgerRefusal, LedgerState
+from ledger.rules import LedgerRefusal, LedgerState, checkpoint_every_problem
 
 LOG_NAME = "ledger.log"
 KEY_NAME = "ledger.key"
@@ -125,13 +125,13 @@ class Ledger:
         ledger_public: bytes,
         ledger_key: Ed25519PrivateKey | None,
         log: AppendOnlyLog | None,
-        checkpoint_every: int,
+        checkpoint_every: int | None,
     ) -> None:
         self.directory = directory
         self.ledger_public = ledger_public
         self._key = ledger_key
         self._log = log
-        self.checkpoint_every = checkpoint_every
+        self._checkpoint_every_asked = checkpoint_every
         self.state = LedgerState(ledger_public)
         self.tree = MerkleTree()
         self._offsets = array("Q")
@@ -157,14 +157,23 @@ class Ledger:
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         admin_name: str = "admin",
     ) -> Ledger:
-        """Start a new ledger whose entry 0 registers the admin key (signed by the ledger key)."""
+        """Start a new ledger whose entry 0 registers the admin key (signed by the ledger key).
+
+        Entry 0 also records ``checkpoint_every`` (K), so every reader and auditor knows
+        where the periodic heads must be.
+        """
+        problem = checkpoint_every_problem(checkpoint_every)
+        if problem:
+            raise LogError(problem)
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         log = AppendOnlyLog.create(directory / LOG_NAME)
         ledger_public = public_bytes(ledger_key)
         write_public_key(ledger_public, directory / PUBLIC_NAME)
         ledger = cls(directory, ledger_public, ledger_key, log, checkpoint_every)
-        payload = key_registration_payload(admin_name, admin_public_key, ROLE_ADMIN)
+        payload = key_registration_payload(
+            admin_name, admin_public_key, ROLE_ADMIN, checkpoint_every=checkpoint_every
+        )
         ledger.append_signed(
             KIND_KEY_REGISTERED, "", None, payload, ledger_public, ledger_key.sign(payload)
         )
@@ -178,9 +187,13 @@ class Ledger:
         ledger_key: Ed25519PrivateKey | None = None,
         passphrase: bytes | None = None,
         readonly: bool = False,
-        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_every: int | None = None,
     ) -> Ledger:
         """Replay the log into memory. The writer takes the lock and repairs a torn tail.
+
+        K (``checkpoint_every``) is the one entry 0 records; ``checkpoint_every`` applies
+        only to ledgers made before K was recorded (default 1000), and a different value
+        for a ledger that records K is an error.
 
         The private key comes from ``ledger_key`` or ``<dir>/ledger.key`` (a read-only
         ledger without a key can still show, prove from checkpoints, and verify).
@@ -218,6 +231,12 @@ class Ledger:
             for frame in frames:
                 ledger._replay(frame.offset, frame.record)
             ledger._check_against(head)
+            recorded = ledger.state.checkpoint_every
+            if recorded is not None and checkpoint_every not in (None, recorded):
+                raise LogError(
+                    f"{shown(directory)} records checkpoint_every = {recorded} in entry 0; "
+                    f"it cannot be opened with {checkpoint_every}"
+                )
         except Exception:
             log.close()
             raise
@@ -321,6 +340,15 @@ class Ledger:
         self.close()
 
     # --- reading -----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_every(self) -> int:
+        """K: a periodic head covers every multiple of K entries (0: none)."""
+        recorded = self.state.checkpoint_every
+        if recorded is not None:
+            return recorded
+        asked = self._checkpoint_every_asked
+        return DEFAULT_CHECKPOINT_EVERY if asked is None else asked
 
     def __len__(self) -> int:
         return len(self.tree)
@@ -433,6 +461,9 @@ class Ledger:
                 metadata_bytes = canonical_json(metadata)
             except (ValueError, TypeError) as error:
                 raise LedgerRefusal(f"metadata is not JSON the ledger can store: {error}") from None
+            # A periodic head due before this entry (the writer stopped between an append and
+            # its checkpoint, or an on-demand head reached the multiple) is written first.
+            self._periodic_checkpoint_if_due()
             seq = len(self.tree)
             reason = self.state.refusal(
                 seq, kind, cid, metadata, payload, signer_public, metadata_bytes
@@ -442,12 +473,17 @@ class Ledger:
             if reason is not None:
                 raise LedgerRefusal(reason)
             entry = self._write(writer_key, kind, cid, metadata, payload, signer_public, signature)
-            # Periodic heads sit at tree sizes that are multiples of checkpoint_every (the
-            # checkpoint entries count as leaves too): sizes with many trailing zero bits
-            # keep consistency proofs between heads short (<= 18 hashes at 10^6 for 1000).
-            if self.checkpoint_every and len(self.tree) % self.checkpoint_every == 0:
-                self.checkpoint()
+            self._periodic_checkpoint_if_due()
             return entry
+
+    def _periodic_checkpoint_if_due(self) -> None:
+        # Periodic heads sit at tree sizes that are multiples of checkpoint_every (the
+        # checkpoint entries count as leaves too): sizes with many trailing zero bits
+        # keep consistency proofs between heads short (<= 18 hashes at 10^6 for 1000).
+        # The rules require the entry at each such seq to be that checkpoint.
+        every, size = self.checkpoint_every, len(self.tree)
+        if every and size and size % every == 0:
+            self._write_checkpoint()
 
     def register_key(
         self, admin_key: Ed25519PrivateKey, lab: str, public_key: bytes, role: str = ROLE_LAB
@@ -467,6 +503,12 @@ class Ledger:
 
     def checkpoint(self) -> Entry:
         """Sign the tree head over every entry so far and append it as a checkpoint entry."""
+        with self._mutex:
+            entry = self._write_checkpoint()
+            self._periodic_checkpoint_if_due()
+            return entry
+
+    def _write_checkpoint(self) -> Entry:
         with self._mutex:
             key = self._writer_key()
             size = len(self.tree)
@@ -567,6 +609,20 @@ class Ledger:
             if head.tree_size == size:
                 return head
         raise LogError(f"no signed tree head for size {size} and no ledger key to sign one")
+
+    def checkpoint_note(self, origin: str | None = None, size: int | None = None) -> bytes:
+        """The C2SP checkpoint (a signed note) of the tree at ``size``, signed by the ledger key.
+
+        ``origin`` (also the note's key name) defaults to ``ledger.tlog.default_origin``.
+        """
+        from ledger.tlog import default_origin, signed_checkpoint
+
+        size = len(self.tree) if size is None else size
+        if self._key is None:
+            raise LogError("signing a checkpoint note needs the ledger key (ledger.key)")
+        origin = origin or default_origin(self.ledger_public)
+        return signed_checkpoint(self._key.sign, self.ledger_public, origin, size,
+                                 self.tree.root(size))
 
     def _head_covering(self, seq: int) -> SignedTreeHead:
         if self._key is not None:

@@ -43,6 +43,10 @@ class LedgerState:
     ledger_public: bytes
     registry: Registry = field(default_factory=Registry)
     seen_payloads: dict[bytes, int] = field(default_factory=dict)  # payload hash -> seq
+    # K from entry 0's metadata (``checkpoint_every``): the entry at every seq that is a
+    # positive multiple of K is a checkpoint. None for ledgers made before K was recorded
+    # (their periodic heads cannot be checked); 0 means no periodic heads.
+    checkpoint_every: int | None = None
 
     def refusal(
         self,
@@ -63,6 +67,11 @@ class LedgerState:
             return f"kind {kind!r} is not one of {', '.join(KINDS)}"
         if seq == 0:
             return _genesis_refusal(kind, metadata, payload, submitter, self.ledger_public)
+        every = self.checkpoint_every
+        if every and seq % every == 0 and kind != KIND_CHECKPOINT:
+            return (f"entry {seq} must be the periodic checkpoint: entry 0 records "
+                    f"checkpoint_every = {every}, so a signed tree head covers every multiple "
+                    f"of {every} entries (got kind {kind!r})")
         if kind == KIND_CHECKPOINT:
             return _checkpoint_refusal(seq, cid, metadata, payload, submitter, self.ledger_public)
         if sha256(payload) in self.seen_payloads:
@@ -106,6 +115,8 @@ class LedgerState:
         if kind == KIND_CHECKPOINT:
             return
         self.seen_payloads[sha256(payload)] = seq
+        if seq == 0:
+            self.checkpoint_every = metadata.get(CHECKPOINT_EVERY_FIELD)
         if kind == KIND_KEY_REGISTERED:
             public = bytes.fromhex(metadata["public_key"])
             self.registry.register(public, metadata["lab"], metadata["role"], seq)
@@ -113,8 +124,29 @@ class LedgerState:
             self.registry.revoke(bytes.fromhex(metadata["public_key"]), seq, metadata["reason"])
 
 
-def key_payload_mismatch(kind: str, metadata: dict[str, Any], payload: bytes) -> str | None:
-    """Key entries: the payload is canonical JSON of {kind, **metadata}, nothing else."""
+CHECKPOINT_EVERY_FIELD = "checkpoint_every"
+MAX_CHECKPOINT_EVERY = 1 << 32
+
+
+def checkpoint_every_problem(value: object) -> str | None:
+    """K must be 0 (no periodic heads) or an integer from 2 to 2^32.
+
+    K = 1 would ask for a head covering every size, but each head is itself an entry.
+    """
+    if (not isinstance(value, int) or isinstance(value, bool) or value == 1
+            or not 0 <= value <= MAX_CHECKPOINT_EVERY):
+        return (f"checkpoint_every must be 0 or an integer from 2 to {MAX_CHECKPOINT_EVERY}, "
+                f"got {value!r}")
+    return None
+
+
+def key_payload_mismatch(
+    kind: str, metadata: dict[str, Any], payload: bytes, genesis: bool = False
+) -> str | None:
+    """Key entries: the payload is canonical JSON of {kind, **metadata}, nothing else.
+
+    Entry 0 (``genesis``) may also record the ledger's ``checkpoint_every``.
+    """
     if canonical_json({**metadata, "kind": kind}) != payload:
         return f"{kind} payload must equal the canonical JSON of the metadata plus its kind"
     try:
@@ -124,8 +156,15 @@ def key_payload_mismatch(kind: str, metadata: dict[str, Any], payload: bytes) ->
     if len(public) != 32:
         return f"{kind} metadata.public_key must be 64 hex digits"
     if kind == KIND_KEY_REGISTERED:
-        if set(metadata) != {"lab", "public_key", "role"}:
-            return "key_registered metadata must hold exactly lab, public_key, role"
+        keys = set(metadata)
+        if genesis and CHECKPOINT_EVERY_FIELD in keys:
+            keys.discard(CHECKPOINT_EVERY_FIELD)
+            problem = checkpoint_every_problem(metadata[CHECKPOINT_EVERY_FIELD])
+            if problem:
+                return f"entry 0 metadata: {problem}"
+        if keys != {"lab", "public_key", "role"}:
+            return ("key_registered metadata must hold exactly lab, public_key, role"
+                    + (" (and, in entry 0, optionally checkpoint_every)" if genesis else ""))
         if not isinstance(metadata["lab"], str) or not metadata["lab"]:
             return "key_registered metadata.lab must be a non-empty string"
         if metadata["role"] not in (ROLE_LAB, ROLE_ADMIN):
@@ -142,7 +181,7 @@ def _genesis_refusal(
         return "entry 0 must register the admin key (kind key_registered, role admin)"
     if submitter != ledger_public:
         return "entry 0 must be submitted by the ledger key itself"
-    return key_payload_mismatch(kind, metadata, payload)
+    return key_payload_mismatch(kind, metadata, payload, genesis=True)
 
 
 def _checkpoint_refusal(
@@ -254,8 +293,10 @@ def _json_text(value: str) -> bytes:
 
 
 __all__ = [
+    "CHECKPOINT_EVERY_FIELD",
     "LedgerRefusal",
     "LedgerState",
+    "checkpoint_every_problem",
     "checkpoint_metadata",
     "key_payload_mismatch",
     "lab_refusal",

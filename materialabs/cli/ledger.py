@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _consistency(commands)
     _checkpoint(commands)
     _export(commands)
+    _note_key(commands)
 
 
 def _count(low: int, high: int):
@@ -186,6 +187,15 @@ def _verify(commands: argparse._SubParsersAction) -> None:
         help="Kafka bootstrap servers for --topic (default $MATERIALABS_KAFKA)",
     )
     p.add_argument(
+        "--url",
+        help="audit a remote ledger from its C2SP transparency log (a gateway's /log, e.g. "
+        "http://HOST:8686/log): checkpoint, tiles, every entry; the last checkpoint seen is "
+        "remembered and a log not consistent with it is refused",
+    )
+    p.add_argument("--state", help="with --url: where the last checkpoint seen is kept "
+                                   "(default $MATERIALABS_HOME/witness/<origin>.json)")
+    p.add_argument("--origin", help="with --url: the log's origin (default: from the key)")
+    p.add_argument(
         "--workers", type=_count(1, 256), help="signature-checking processes (default: CPUs)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -195,6 +205,8 @@ def _verify(commands: argparse._SubParsersAction) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ledger.verify import verify_file
 
+    if args.url:
+        return _verify_url(args)
     if args.topic:
         ledger_public = _ledger_public(args.ledger_key, Path(args.ledger))
         report = _verify_topic(args, _since_heads(args.since, ledger_public))
@@ -236,6 +248,39 @@ def cmd_verify(args: argparse.Namespace) -> int:
         where = "" if report.first_bad_seq is None else f" at entry {report.first_bad_seq}"
         print(f"FAILED{where}: {report.reason}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _verify_url(args: argparse.Namespace) -> int:
+    from ledger.tlog import TlogError, check_name, default_origin
+    from ledger.witness import RemoteError, audit_remote, default_state
+
+    ledger_public = _ledger_public(args.ledger_key, Path(args.ledger))
+    origin = args.origin or default_origin(ledger_public)
+    try:
+        check_name(origin)
+    except TlogError as error:
+        raise UserError(f"--origin: {error}") from None
+    state = Path(args.state) if args.state else default_state(config.home(), origin)
+    try:
+        audit = audit_remote(args.url, ledger_public, state, origin=origin, workers=args.workers)
+    except RemoteError as error:
+        print(f"FAILED: cannot read the log: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        summary = {"ok": audit.ok, "reason": audit.reason, "previous_size": audit.previous_size,
+                   "tree_size": audit.checkpoint.size if audit.checkpoint else None,
+                   "state": str(state)}
+        print(json.dumps(summary, indent=2))
+    elif audit.ok:
+        assert audit.checkpoint is not None and audit.report is not None
+        print(f"OK: {audit.checkpoint.size} entries of {audit.checkpoint.origin} verified from "
+              f"its tiles; root {audit.checkpoint.root.hex()}")
+        for note in audit.notes:
+            print(f"    {note}")
+        print(f"    checkpoint remembered in {shown(state)}")
+    else:
+        print(f"FAILED: {audit.reason}", file=sys.stderr)
+    return 0 if audit.ok else 1
 
 
 def _require_source(source: Path) -> None:
@@ -577,6 +622,40 @@ def _emit(document: dict[str, Any], out: str | None) -> None:
             raise UserError(f"cannot write {shown(out)}: {_oserror(error)}") from None
     else:
         sys.stdout.write(text)
+
+
+# --- note-key -----------------------------------------------------------------------------
+
+
+def _note_key(commands: argparse._SubParsersAction) -> None:
+    p = _sub(
+        commands,
+        "note-key",
+        "print the verifier key of the gateway's C2SP checkpoints (/log/checkpoint)",
+        "materialabs ledger note-key --ledger ./ledger   # or --ledger-key ledger.pub",
+    )
+    p.add_argument("--ledger", default=DEFAULT_LEDGER,
+                   help=f"ledger directory (default $MATERIALABS_LEDGER or {DEFAULT_LEDGER})")
+    p.add_argument("--ledger-key", help="the ledger's public key file instead (ledger.pub)")
+    p.add_argument("--origin", help="the log's origin / key name (default: "
+                                    "materialabs.ledger/<first 16 hex digits of SHA-256(key)>)")
+    p.set_defaults(func=cmd_note_key)
+
+
+def cmd_note_key(args: argparse.Namespace) -> int:
+    from ledger.keys import KeyFileError, read_public_key
+    from ledger.tlog import TlogError, default_origin, verifier_key
+
+    path = Path(args.ledger_key) if args.ledger_key else Path(args.ledger) / "ledger.pub"
+    try:
+        public = read_public_key(path)
+    except KeyFileError as error:
+        raise UserError(str(error)) from None
+    try:
+        print(verifier_key(args.origin or default_origin(public), public))
+    except TlogError as error:
+        raise UserError(f"--origin: {error}") from None
+    return 0
 
 
 # --- writer commands ----------------------------------------------------------------------
