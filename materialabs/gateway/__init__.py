@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from materialabs.gateway.api import Reader
 from materialabs.gateway.api import build_router as api_router
+from materialabs.gateway.streams import build_router as stream_router
 from materialabs.gateway.transparency import build_router as log_router
 from materialabs.optimade.api import OptimadeService
 from materialabs.optimade.api import build_router as optimade_router
@@ -58,6 +59,7 @@ def create_app(home: Path) -> FastAPI:
     app.include_router(optimade_router(optimade), prefix="/optimade")
     app.include_router(api_router(Reader(home)))
     app.include_router(log_router(Reader(home)))  # /log: the ledger as a C2SP tlog
+    app.include_router(stream_router(Reader(home)))  # /v1/stream: candidates as SSE
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
