@@ -37,10 +37,15 @@ With $MATERIALABS_KAFKA set it follows the topic {TOPIC} on the broker until
 interrupted (or --idle-exit / --max); otherwise it reads the embedded bus at
 $MATERIALABS_HOME/bus, prints what was promoted since the last run and exits.
 
+With --url it follows a gateway's stream (/v1/stream/candidates, Server-Sent Events),
+filtered by --filter (an OPTIMADE filter), resuming after the last event id it printed
+(kept in --state, default $MATERIALABS_HOME/subscribe/<group>.json).
+
 examples:
   materialabs subscribe --elements Ti,O --range band_gap_eV=1:3
   materialabs subscribe --system O-Sr-Ti --format jsonl --group my-lab > promoted.jsonl
   materialabs subscribe --from-beginning --max 10 --idle-exit 5
+  materialabs subscribe --url http://127.0.0.1:8686 --filter '_materialabs_band_gap >= 1'
 """
 
 

@@ -34,8 +34,9 @@ class Home:
         self.ctx = Context("catalog", {}, CatalogPorts(catalog=Catalog(root / "catalog")))
         self.made = 0
 
-    def promote(self, gap: float) -> str:
-        """A predicted and promoted candidate (a distinct cubic SrTiO3 cell) with this gap."""
+    def promote(self, gap: float, hold_prediction: bool = False) -> Any:
+        """A predicted and promoted candidate (a distinct cubic SrTiO3 cell) with this gap;
+        ``hold_prediction``: only the promotion now, and a function projecting the rest."""
         edge = 3.8 + 0.01 * self.made
         self.made += 1
         crystal = Crystal.from_arrays([[edge, 0, 0], [0, edge, 0], [0, 0, edge]],
@@ -56,8 +57,12 @@ class Home:
                                   {"name": "band_gap", "value": gap, "unit": "eV",
                                    "sigma": 0.1, "source": "model"}]),
         ]
-        for draft in drafts:
-            list(dispatch(HANDLERS, self.ctx.event(draft, campaign_id=CAMPAIGN), self.ctx))
+        events = [self.ctx.event(draft, campaign_id=CAMPAIGN) for draft in drafts]
+        if hold_prediction:
+            list(dispatch(HANDLERS, events[1], self.ctx))
+            return key, lambda: list(dispatch(HANDLERS, events[0], self.ctx))
+        for event in events:
+            list(dispatch(HANDLERS, event, self.ctx))
         return key
 
 
@@ -125,6 +130,15 @@ def test_matching_events_in_order_then_resume_without_loss_or_duplicates(home, g
         resumed, _ = read(response, 3)
     assert [d["candidate_id"] for _, d in resumed] == [first[2], later[1], missed]
     assert [i for i, _ in resumed] == [seen[1][0], more[0][0], resumed[2][0]]
+
+
+def test_a_promotion_projected_before_its_prediction_is_waited_for(home, gateway):
+    key, project_prediction = home.promote(7.5, hold_prediction=True)
+    with stream(gateway, "_materialabs_band_gap > 7") as response:
+        read(response, 0, heartbeats=2)  # the stream has seen the promotion alone
+        project_prediction()
+        events, _ = read(response, 1)
+    assert [d["candidate_id"] for _, d in events] == [key]
 
 
 def test_heartbeats_arrive_when_idle(gateway):
