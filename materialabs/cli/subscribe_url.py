@@ -55,7 +55,7 @@ def save_last_id(path: Path, url: str, last: str) -> None:
 
 
 def messages(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str | None]]:
-    """(id, event, data) of each SSE message; (None, "comment", None) for comment lines,
+    """(id, event, data) of each SSE message; (None, "comment", text) for comment lines,
     so that a caller sees the heartbeats."""
     event_id, event, data = None, "message", []
     for line in lines:
@@ -64,7 +64,7 @@ def messages(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str | None
                 yield event_id, event, "\n".join(data)
             event_id, event, data = None, "message", []
         elif line.startswith(":"):
-            yield None, "comment", None
+            yield None, "comment", line[1:].strip()
         else:
             name, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value

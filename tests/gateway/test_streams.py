@@ -93,7 +93,7 @@ def read(response: httpx.Response, want: int, heartbeats: int = 0) -> tuple[list
     for event_id, kind, data in response.sse:  # type: ignore[attr-defined]
         if kind == "candidate" and data is not None:
             events.append((event_id, json.loads(data)))
-        elif kind == "comment":
+        elif kind == "comment" and (data or "").startswith("heartbeat"):
             beats += 1
         if len(events) >= want and beats >= heartbeats:
             return events, beats
