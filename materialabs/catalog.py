@@ -200,6 +200,7 @@ _COLUMNS_SQL = ", ".join(
 _DDL = [
     f"CREATE TABLE IF NOT EXISTS rows ({_COLUMNS_SQL}, PRIMARY KEY (record_id))",
     # A candidate's promotion, one row per (campaign, candidate): the campaign page's table.
+    # Its rowid is the id of /v1/stream/candidates (gateway/streams.py): never VACUUM.
     "CREATE TABLE IF NOT EXISTS promotions (campaign_id TEXT NOT NULL, candidate_id TEXT NOT "
     "NULL, reason TEXT NOT NULL, reduced_formula TEXT, values_json TEXT, model_cid TEXT, "
     "occurred_at_ms INTEGER, PRIMARY KEY (campaign_id, candidate_id))",

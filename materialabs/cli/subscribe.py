@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from materialabs.cli import UserError
@@ -36,10 +37,15 @@ With $MATERIALABS_KAFKA set it follows the topic {TOPIC} on the broker until
 interrupted (or --idle-exit / --max); otherwise it reads the embedded bus at
 $MATERIALABS_HOME/bus, prints what was promoted since the last run and exits.
 
+With --url it follows a gateway's stream (/v1/stream/candidates, Server-Sent Events),
+filtered by --filter (an OPTIMADE filter), resuming after the last event id it printed
+(kept in --state, default $MATERIALABS_HOME/subscribe/<group>.json).
+
 examples:
   materialabs subscribe --elements Ti,O --range band_gap_eV=1:3
   materialabs subscribe --system O-Sr-Ti --format jsonl --group my-lab > promoted.jsonl
   materialabs subscribe --from-beginning --max 10 --idle-exit 5
+  materialabs subscribe --url http://127.0.0.1:8686 --filter '_materialabs_band_gap >= 1'
 """
 
 
@@ -63,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--idle-exit", type=float, metavar="S",
                         help="stop after S seconds without new events (default: never on "
                              f"Kafka, {EMBEDDED_IDLE_EXIT_S} s on the embedded bus)")
+    parser.add_argument("--url", help="a gateway's base URL: read its candidate stream "
+                        "(/v1/stream/candidates) instead of the bus")
+    parser.add_argument("--filter", default="", metavar="OPTIMADE",
+                        help="with --url: an OPTIMADE filter, e.g. 'elements HAS \"Ti\" AND "
+                             "_materialabs_band_gap >= 1'")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="with --url: where the last event id is kept (default "
+                             "$MATERIALABS_HOME/subscribe/<group>.json)")
     parser.set_defaults(func=cmd_subscribe)
 
 
@@ -280,6 +294,8 @@ def stream(source: Source, keep: CandidateFilter, idle_exit_s: float | None,
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
     keep = parse_filter(args.elements, args.system, args.range)
+    if not args.url and (args.filter or args.state):
+        raise UserError("--filter and --state go with --url (a gateway's stream)")
     if args.max is not None and args.max < 1:
         raise UserError("--max must be at least 1")
     if args.idle_exit is not None and not (math.isfinite(args.idle_exit)
@@ -287,6 +303,14 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         raise UserError(f"--idle-exit {args.idle_exit!r}: expected a number of seconds >= 0")
     if not args.group.strip():
         raise UserError("--group: expected a consumer group name, got an empty one")
+    if args.url:
+        if args.elements or args.system or args.range:
+            raise UserError("--url takes --filter (OPTIMADE): e.g. --elements Ti,O is "
+                            "'elements HAS ALL \"O\",\"Ti\"', --range band_gap_eV=1:3 is "
+                            "'_materialabs_band_gap >= 1 AND _materialabs_band_gap <= 3'")
+        from materialabs.cli.subscribe_url import follow
+
+        return follow(args)
     source, live = open_source(args.group, args.from_beginning)
     idle_exit = args.idle_exit if args.idle_exit is not None else (
         None if live else EMBEDDED_IDLE_EXIT_S)

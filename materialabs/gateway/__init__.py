@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from materialabs.gateway.api import Reader
 from materialabs.gateway.api import build_router as api_router
+from materialabs.gateway.streams import build_router as stream_router
 from materialabs.gateway.transparency import build_router as log_router
 from materialabs.gateway.uploads import build_router as uploads_router
 from materialabs.optimade.api import OptimadeService
@@ -53,13 +54,15 @@ def create_app(home: Path) -> FastAPI:
     home = Path(home)
     app = FastAPI(title="MateriaLabs gateway", version="1",
                   description="OPTIMADE v1.2 over the MateriaLabs catalog, and the JSON API "
-                              "of the web explorer. Read-only.",
+                              "of the web explorer, signed uploads, candidate streams "
+                              "(SSE) and the ledger as a C2SP transparency log.",
                   docs_url=None, redoc_url=None)
     optimade = OptimadeService(home / "catalog")
     app.include_router(optimade_router(optimade), prefix="/optimade")
     app.include_router(api_router(Reader(home)))
     app.include_router(log_router(Reader(home)))  # /log: the ledger as a C2SP tlog
-    app.include_router(uploads_router(home))  # /v1/uploads: signed uploads (the one writer)
+    app.include_router(uploads_router(home))  # /v1/uploads: signed uploads
+    app.include_router(stream_router(Reader(home)))  # /v1/stream: candidates as SSE
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
