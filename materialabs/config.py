@@ -18,6 +18,9 @@ MATERIALABS_GATEWAY    host:port the gateway listens on; default 127.0.0.1:8686
 MATERIALABS_UPLOAD_MAX_BYTES  largest POST /v1/uploads body the gateway takes; default 268435456
 MATERIALABS_UPLOAD_RATE       new uploads per key per window, N/SECONDS; default 30/60
 MATERIALABS_UPLOAD_TIMEOUT    seconds the gateway waits for an upload's body; default 60
+MATERIALABS_STREAM_HEARTBEAT_S  seconds between SSE heartbeats of a quiet stream; default 15
+MATERIALABS_STREAM_MAX        concurrent candidate streams per gateway process; default 32
+MATERIALABS_STREAM_POLL_S     seconds between a stream's reads of the catalog; default 1
 
 An empty variable counts as unset. A malformed one is a :class:`ConfigError` whose one-line
 message names the variable, its value and the expected form; ``check_environment`` checks
@@ -237,6 +240,9 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("MATERIALABS_UPLOAD_MAX_BYTES", "a whole number of bytes >= 1", _positive_int),
     Variable("MATERIALABS_UPLOAD_RATE", "N/SECONDS, e.g. 30/60", _rate),
     Variable("MATERIALABS_UPLOAD_TIMEOUT", "seconds, a number > 0", _positive_float),
+    Variable("MATERIALABS_STREAM_HEARTBEAT_S", "seconds, a number > 0", _positive_float),
+    Variable("MATERIALABS_STREAM_MAX", "a whole number >= 1", _positive_int),
+    Variable("MATERIALABS_STREAM_POLL_S", "seconds, a number > 0", _positive_float),
     Variable("MATERIALABS_GATEWAY", "host:port, e.g. 127.0.0.1:8686", lambda text:
              parse_bootstrap(text) if "," not in text else _no_list(text)),
 )}

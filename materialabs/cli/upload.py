@@ -7,13 +7,17 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from materialabs.cli import UserError
+from materialabs.submission import (
+    Outcome,
+    SubmitError,
+    submit_distributed,
+    submit_embedded,
+)
 
 DESCRIPTION = """\
 Upload a lab's crystal structures with measured or computed properties. Every record is
@@ -171,17 +175,6 @@ def ledger_dir(option: str | None) -> Path:
 # --- submission ---------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    upload: Any              # SignedUpload
-    event: Any               # DatasetAccepted or UploadRejected
-    receipt: dict[str, Any] | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.event.type == "DatasetAccepted"
-
-
 def submit(key: Any, lab: str, method: str, result: Any, ledger_path: Path,
            timeout_s: float) -> Outcome:
     """Store, sign, publish and wait for the outcome (embedded or distributed)."""
@@ -193,9 +186,12 @@ def submit(key: Any, lab: str, method: str, result: Any, ledger_path: Path,
     upload = sign_upload(key, lab, result.records, method, result.units, result.files, store)
     print(f"submitting upload {upload.upload_id} (dataset {upload.manifest.dataset_cid}); "
           "waiting for the ingest and ledger services...", file=sys.stderr, flush=True)
-    if config.kafka_bootstrap():
-        return _submit_distributed(upload, ledger_path, timeout_s)
-    return _submit_embedded(upload, store, ledger_path, timeout_s)
+    try:
+        if config.kafka_bootstrap():
+            return submit_distributed(upload, ledger_path, timeout_s)
+        return submit_embedded(upload, store, ledger_path, timeout_s)
+    except SubmitError as error:
+        raise UserError(str(error)) from None
 
 
 class _MemoryStore:
@@ -284,138 +280,6 @@ def _detail(answer: Any) -> str:
         return str(answer.json().get("detail"))
     except ValueError:
         return answer.text[:200]
-
-
-def submitted_event(upload: Any) -> Any:
-    from materialabs.events import new_event
-
-    return new_event("UploadSubmitted", upload.submitted_fields(), producer="materialabs-upload")
-
-
-def publish(bus: Any, event: Any) -> None:
-    from materialabs.events import encode
-    from materialabs.runtime import TYPE_HEADER
-
-    producer = bus.producer()
-    producer.send(event.topic, encode(event), key=event.key.encode(),
-                  headers=[(TYPE_HEADER, event.type.encode())])
-    producer.flush()
-
-
-def _submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float,
-                     home: Path | None = None) -> Outcome:
-    """Run the ledger, ingest and catalog services in this process for one upload (the
-    gateway calls this too, with its own ``home``)."""
-    from ledger import Ledger, LogError
-    from materialabs import bootstrap, config
-    from materialabs.bus import BusError
-    from materialabs.bus.embedded import EmbeddedBus
-    from materialabs.catalog import Catalog
-
-    try:
-        ledger = Ledger.open(ledger_path)
-    except LogError as error:
-        raise UserError(f"{error}") from None
-    try:
-        home = home or config.home()
-        bus = EmbeddedBus(home / "bus")
-    except BusError as error:
-        ledger.close()
-        raise UserError(f"{error}; wait for the running campaign or set MATERIALABS_KAFKA") \
-            from None
-    try:
-        runners = bootstrap.upload_runners(bus, ledger, store, Catalog(home / "catalog"))
-        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", bootstrap.UPLOAD.topics)
-        publish(bus, submitted_event(upload))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for runner in runners:
-                runner.step(0.0)
-            outcome = _find_outcome(watcher.poll(0.0), upload.upload_id)
-            if outcome is not None:
-                receipt = _receipt(ledger, outcome, upload)
-                # Let the catalog project the accepted records before the command ends.
-                for runner in runners:
-                    while runner.step(0.0):
-                        pass
-                return Outcome(upload, outcome, receipt)
-        raise UserError(f"no outcome for upload {upload.upload_id} within {timeout_s:g} s")
-    finally:
-        bus.close()
-        ledger.close()
-
-
-def _submit_distributed(upload: Any, ledger_path: Path, timeout_s: float) -> Outcome:
-    from materialabs import config
-    from materialabs.bootstrap import UPLOAD
-    from materialabs.bus import BusError, open_bus
-
-    try:
-        bus = open_bus(config.kafka_bootstrap())
-        # Created here with the platform's partition count, not auto-created with the
-        # broker's default of one (services reading them together need equal counts).
-        bus.create_topics([*(c.TOPIC for c in UPLOAD.emits), *UPLOAD.topics])
-        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", UPLOAD.topics)
-        publish(bus, submitted_event(upload))
-    except BusError as error:
-        raise UserError(f"cannot reach the broker at {config.kafka_bootstrap()}: {error}") \
-            from None
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            outcome = _find_outcome(watcher.poll(0.5), upload.upload_id)
-            if outcome is not None:
-                return Outcome(upload, outcome, _distributed_receipt(ledger_path, outcome, upload))
-        raise UserError(
-            f"no answer for upload {upload.upload_id} within {timeout_s:g} s: are the ingest "
-            "and ledger services running (`make up`)? The upload stays submitted; its "
-            "outcome will appear on datasets.accepted / uploads.rejected")
-    finally:
-        watcher.close()
-        bus.close()
-
-
-def _find_outcome(records: list[Any], upload_id: str) -> Any:
-    from materialabs.events import DecodeError, decode
-
-    for record in records:
-        try:
-            event = decode(record.value)
-        except DecodeError:
-            continue
-        if event.payload.get("upload_id") == upload_id:
-            return event
-    return None
-
-
-def _distributed_receipt(ledger_path: Path, event: Any, upload: Any) -> dict[str, Any] | None:
-    from ledger import Ledger, LogError
-
-    if event.type != "DatasetAccepted":
-        return None
-    try:
-        with Ledger.open(ledger_path, readonly=True) as ledger:
-            return _receipt(ledger, event, upload)
-    except (LogError, LookupError) as error:
-        print(f"note: no inclusion proof from {ledger_path} ({error}); run "
-              f"`materialabs ledger prove {event['ledger_seq']}` on the ledger host",
-              file=sys.stderr)
-        return None
-
-
-def _receipt(ledger: Any, event: Any, upload: Any) -> dict[str, Any] | None:
-    if event.type != "DatasetAccepted":
-        return None
-    proof = ledger.prove_inclusion(int(event["ledger_seq"]))
-    return {
-        **proof.to_json(),
-        "upload_id": upload.upload_id,
-        "lab": upload.manifest.lab,
-        "dataset_cid": upload.manifest.dataset_cid,
-        "manifest_cid": upload.manifest_cid,
-        "record_count": upload.manifest.record_count,
-        "ledger_public_key": ledger.ledger_public.hex(),
-    }
 
 
 # --- report -------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ The body is the upload the CLI builds (materialabs.upload.sign_upload), as JSON:
 
 The signature over the manifest bytes is the only credential: the gateway checks it, that
 the dataset hashes to the manifest's CID, then stores both and submits the upload the way
-the CLI does (``cli.upload._submit_embedded`` over the home's embedded bus, or
-``_submit_distributed`` on Kafka when MATERIALABS_KAFKA is set). Ingest re-checks
+the CLI does (``materialabs.submission.submit_embedded`` over the home's embedded bus, or
+``submit_distributed`` on Kafka when MATERIALABS_KAFKA is set). Ingest re-checks
 everything (registered key, lab name, replay, every record) and answers.
 
 The upload's handle is sha256(public key || manifest bytes): a retry of the same signed
@@ -188,9 +188,8 @@ class Submitter:
 
     def _outcome(self, upload: Any) -> dict[str, Any]:
         from materialabs import config
-        from materialabs.cli import UserError
-        from materialabs.cli import upload as cli
         from materialabs.store import open_store
+        from materialabs.submission import SubmitError, submit_distributed, submit_embedded
 
         store = open_store(_store_url(self.home))
         for blob, cid in ((upload.dataset, upload.manifest.dataset_cid),
@@ -200,12 +199,12 @@ class Submitter:
         ledger_path = self.home / "ledger"
         try:
             if config.kafka_bootstrap():
-                outcome = cli._submit_distributed(upload, ledger_path,
+                outcome = submit_distributed(upload, ledger_path,
                                                   self.limits.outcome_timeout_s)
             else:
-                outcome = cli._submit_embedded(upload, store, ledger_path,
+                outcome = submit_embedded(upload, store, ledger_path,
                                                self.limits.outcome_timeout_s, home=self.home)
-        except UserError as error:
+        except SubmitError as error:
             # Not the platform's answer (ledger locked, broker down, no answer in time): a
             # retry of the same signed upload submits it again.
             return {"state": "refused", "code": "not_submitted", "retryable": True,

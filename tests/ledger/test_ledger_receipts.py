@@ -1,6 +1,6 @@
 """`ledger verify-proof` checks every field of an upload receipt against the signed entry inside it.
 
-The receipt is built by the upload path's own builder (``materialabs.cli.upload._receipt``), so
+The receipt is built by the upload path's own builder (``materialabs.submission.receipt_for``), so
 a field added there and not checked here makes these tests fail rather than pass unchecked.
 """
 
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import Ledger, init_ledger, public_bytes, read_private_key
 from materialabs.cli import main
-from materialabs.cli.upload import _receipt
 from materialabs.store import cid_of_bytes
+from materialabs.submission import receipt_for
 from materialabs.upload import SignedUpload, build_manifest
 
 
@@ -48,7 +48,7 @@ def record_upload(ledger: Ledger, upload: SignedUpload) -> dict[str, Any]:
     statement = json.loads(upload.manifest_bytes)
     entry = ledger.append_signed("dataset", statement["cid"], statement["metadata"],
                                  upload.manifest_bytes, upload.public_key, upload.signature)
-    return _receipt(ledger, Accepted(entry.seq), upload)
+    return receipt_for(ledger, Accepted(entry.seq), upload)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("materialabs", "services", "ledger")
 # The application layer: the composition root, the campaign driver and the command line.
 APPLICATION = ("materialabs.cli", "materialabs.bootstrap", "materialabs.loop",
-               "materialabs.__main__")
+               "materialabs.submission", "materialabs.gateway", "materialabs.__main__")
 
 # (importer, forbidden): a module whose name starts with ``importer`` may not import a
 # module whose name starts with one of ``forbidden``.
@@ -27,6 +27,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("ledger", (*APPLICATION, "services", "materialabs.runtime")),
     ("materialabs.bootstrap", ("materialabs.cli",)),
     ("materialabs.loop", ("materialabs.cli",)),
+    ("materialabs.submission", ("materialabs.cli", "materialabs.gateway")),
+    ("materialabs.gateway", ("materialabs.cli",)),
 ]
 KERNEL_FORBIDDEN = (*APPLICATION, "services")
 
