@@ -89,34 +89,76 @@ def submit_embedded(upload: Any, store: Any, ledger_path: Path, timeout_s: float
         ledger.close()
 
 
+class BusSubmitter:
+    """Uploads in flight on Kafka: one producer and one watcher of the outcome topics, so
+    the gateway can have many uploads waiting at once (the CLI uses it for one)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from materialabs.bootstrap import UPLOAD
+        from materialabs.bus import BusError, open_bus
+
+        self.bootstrap = bootstrap
+        self._expected: set[str] = set()
+        try:
+            self._bus = open_bus(bootstrap)
+            # Created here with the platform's partition count, not auto-created with the
+            # broker's default of one (services reading them together need equal counts).
+            self._bus.create_topics([*(c.TOPIC for c in UPLOAD.emits), *UPLOAD.topics])
+            self._watcher = self._bus.consumer(f"upload-cli-{uuid.uuid4().hex}", UPLOAD.topics)
+        except BusError as error:
+            raise SubmitError(f"cannot reach the broker at {bootstrap}: {error}") from None
+
+    def send(self, upload: Any) -> None:
+        from materialabs.bus import BusError
+
+        self._expected.add(upload.upload_id)
+        try:
+            publish(self._bus, submitted_event(upload))
+        except BusError as error:
+            self._expected.discard(upload.upload_id)
+            raise SubmitError(f"cannot reach the broker at {self.bootstrap}: {error}") \
+                from None
+
+    def outcomes(self, timeout_s: float) -> list[Any]:
+        """The outcomes (DatasetAccepted / UploadRejected) of sent uploads that arrived."""
+        from materialabs.events import DecodeError, decode
+
+        found = []
+        for record in self._watcher.poll(timeout_s):
+            try:
+                event = decode(record.value)
+            except DecodeError:
+                continue
+            upload_id = event.payload.get("upload_id")
+            if upload_id in self._expected:
+                self._expected.discard(upload_id)
+                found.append(event)
+        return found
+
+    def forget(self, upload_id: str) -> None:
+        self._expected.discard(upload_id)
+
+    def close(self) -> None:
+        self._watcher.close()
+        self._bus.close()
+
+
 def submit_distributed(upload: Any, ledger_path: Path, timeout_s: float) -> Outcome:
     from materialabs import config
-    from materialabs.bootstrap import UPLOAD
-    from materialabs.bus import BusError, open_bus
 
+    submitter = BusSubmitter(config.kafka_bootstrap())
     try:
-        bus = open_bus(config.kafka_bootstrap())
-        # Created here with the platform's partition count, not auto-created with the
-        # broker's default of one (services reading them together need equal counts).
-        bus.create_topics([*(c.TOPIC for c in UPLOAD.emits), *UPLOAD.topics])
-        watcher = bus.consumer(f"upload-cli-{uuid.uuid4().hex}", UPLOAD.topics)
-        publish(bus, submitted_event(upload))
-    except BusError as error:
-        raise SubmitError(f"cannot reach the broker at {config.kafka_bootstrap()}: {error}") \
-            from None
-    try:
+        submitter.send(upload)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            outcome = _find_outcome(watcher.poll(0.5), upload.upload_id)
-            if outcome is not None:
+            for outcome in submitter.outcomes(0.5):
                 return Outcome(upload, outcome, _distributed_receipt(ledger_path, outcome, upload))
         raise SubmitError(
             f"no answer for upload {upload.upload_id} within {timeout_s:g} s: are the ingest "
             "and ledger services running (`make up`)? The upload stays submitted; its "
             "outcome will appear on datasets.accepted / uploads.rejected")
     finally:
-        watcher.close()
-        bus.close()
+        submitter.close()
 
 
 def _find_outcome(records: list[Any], upload_id: str) -> Any:
@@ -150,7 +192,13 @@ def _distributed_receipt(ledger_path: Path, event: Any, upload: Any) -> dict[str
 def receipt_for(ledger: Any, event: Any, upload: Any) -> dict[str, Any] | None:
     if event.type != "DatasetAccepted":
         return None
-    proof = ledger.prove_inclusion(int(event["ledger_seq"]))
+    return receipt_at(ledger, int(event["ledger_seq"]), upload)
+
+
+def receipt_at(ledger: Any, seq: int, upload: Any) -> dict[str, Any]:
+    """The receipt of ``upload`` recorded at ledger entry ``seq``: its inclusion proof under
+    the latest signed head, and what the lab signed."""
+    proof = ledger.prove_inclusion(seq)
     return {
         **proof.to_json(),
         "upload_id": upload.upload_id,

@@ -61,7 +61,12 @@ pick_port() {
 }
 
 pid_alive() {
-    [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null
+    # A killed process whose parent never reaps it (an orphan under a container's PID 1
+    # that does not wait) stays a zombie: it answers kill -0 but is gone.
+    [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+    local state
+    state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1 || true)"
+    [[ "$state" != Z ]]
 }
 
 stop_pid() {

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import fcntl
 import hashlib
 import json
 import logging
@@ -81,7 +82,11 @@ class RateLimiter:
 
 
 class UploadStates:
-    """``<home>/uploads/<id>.json``: pending, then accepted (receipt) or refused (reasons)."""
+    """``<home>/uploads/<id>.json``: pending, then accepted (receipt) or refused (reasons).
+
+    While an upload is being submitted its process holds an exclusive flock on
+    ``<id>.lock``: a pending state whose lock nobody holds was left by a gateway that died
+    (SIGKILL, power), and a retry of the same upload takes it over."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -89,28 +94,33 @@ class UploadStates:
     def path(self, handle: str) -> Path:
         return self.folder / f"{handle}.json"
 
-    def claim(self, handle: str, state: dict[str, Any]) -> bool:
-        """Write the pending state unless one exists (O_EXCL: one submission per handle)."""
+    def hold(self, handle: str) -> int | None:
+        """The held lock's descriptor, or None when a live process holds it."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / f"{handle}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(self.path(handle), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(state, stream)
-        return True
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def release(self, handle: str, fd: int) -> None:
+        """Drop the lock once a final state is written (its file goes too: a process that
+        opened it meanwhile finds the final state when it gets the lock)."""
+        (self.folder / f"{handle}.lock").unlink(missing_ok=True)
+        os.close(fd)
 
     def read(self, handle: str) -> dict[str, Any] | None:
         try:
             return json.loads(self.path(handle).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except ValueError:  # being replaced right now
-            time.sleep(0.05)
-            return json.loads(self.path(handle).read_text(encoding="utf-8"))
 
     def write(self, handle: str, state: dict[str, Any]) -> None:
-        temporary = self.path(handle).with_suffix(".tmp")
+        # A unique temporary name: two gateway workers may write the same handle's state.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f".{handle}.{os.getpid()}.{threading.get_ident()}.tmp"
         temporary.write_text(json.dumps(state), encoding="utf-8")
         os.replace(temporary, self.path(handle))
 
@@ -161,61 +171,182 @@ def handle_of(upload: Any) -> str:
     return hashlib.sha256(upload.public_key + upload.manifest_bytes).hexdigest()[:32]
 
 
+@dataclass
+class _Job:
+    handle: str
+    upload: Any
+    lock: int
+    deadline: float = 0.0
+
+
 class Submitter:
-    """One thread submitting uploads one at a time, as the CLI does: embedded, each holds
-    the home's ledger writer for the time of one upload."""
+    """One thread that submits uploads and writes their outcomes. On Kafka every upload is
+    in flight at once (one producer, one watcher of the outcome topics); embedded, one at a
+    time, as the CLI does, each holding the home's ledger writer for one upload."""
 
     def __init__(self, home: Path, states: UploadStates, limits: UploadLimits) -> None:
+        from ledger.view import LedgerView
+        from materialabs import config
+
         self.home, self.states, self.limits = home, states, limits
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="uploads", daemon=True)
+        self.bootstrap = config.kafka_bootstrap()
+        self.ledger = LedgerView(home / "ledger")
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        loop = self._run_on_kafka if self.bootstrap else self._run_embedded
+        self._thread = threading.Thread(target=loop, name="uploads", daemon=True)
         self._thread.start()
 
-    def submit(self, handle: str, upload: Any) -> None:
-        self._queue.put((handle, upload))
+    def submit(self, handle: str, upload: Any, lock: int) -> None:
+        self._queue.put(_Job(handle, upload, lock))
 
-    def _run(self) -> None:
+    # --- the two loops ------------------------------------------------------------------
+
+    def _run_embedded(self) -> None:
+        from materialabs.submission import SubmitError, submit_embedded
+
         while True:
-            handle, upload = self._queue.get()
+            job = self._queue.get()
             try:
-                state = self._outcome(upload)
+                store = self._stored(job.upload)
+                outcome = submit_embedded(job.upload, store, self.home / "ledger",
+                                          self.limits.outcome_timeout_s, home=self.home)
+                self._finish(job, self._state_of(job.upload, outcome.event, outcome.receipt))
+            except SubmitError as error:
+                self._finish(job, not_submitted(str(error)))
             except Exception as error:  # noqa: BLE001 — the state says why; the log has it
-                LOG.exception("upload %s failed", handle)
-                detail = getattr(error, "args", [""])[0] or type(error).__name__
-                state = {"state": "refused", "code": "gateway_error", "retryable": True,
-                         "reasons": [f"the gateway could not submit it: {detail}"]}
-            self.states.write(handle, {**(self.states.read(handle) or {}), **state})
+                self._finish(job, self._failure(job, error))
 
-    def _outcome(self, upload: Any) -> dict[str, Any]:
-        from materialabs import config
+    def _run_on_kafka(self) -> None:
+        from materialabs.submission import BusSubmitter, SubmitError
+
+        bus: BusSubmitter | None = None
+        in_flight: dict[str, deque[_Job]] = defaultdict(deque)  # by upload id, oldest first
+        while True:
+            for job in self._new_jobs(block=not in_flight):
+                try:
+                    self._stored(job.upload)
+                    bus = bus or BusSubmitter(self.bootstrap)
+                    bus.send(job.upload)
+                except SubmitError as error:
+                    self._finish(job, not_submitted(str(error)))
+                    continue
+                except Exception as error:  # noqa: BLE001
+                    self._finish(job, self._failure(job, error))
+                    continue
+                job.deadline = time.monotonic() + self.limits.outcome_timeout_s
+                in_flight[job.upload.upload_id].append(job)
+            if bus is None:
+                continue
+            try:
+                outcomes = bus.outcomes(0.2)
+            except Exception as error:  # noqa: BLE001 — the broker went away: retry later
+                LOG.warning("upload outcomes: %s", error)
+                outcomes = []
+            for event in outcomes:
+                waiting = in_flight.get(event["upload_id"])
+                if waiting:
+                    job = waiting.popleft()
+                    self._finish(job, self._state_of(job.upload, event, None))
+            self._expire(in_flight, bus)
+
+    def _new_jobs(self, block: bool) -> list[_Job]:
+        jobs = []
+        try:
+            jobs.append(self._queue.get(timeout=None if block else 0.0))
+            while True:
+                jobs.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return jobs
+
+    def _expire(self, in_flight: dict[str, deque[_Job]], bus: Any) -> None:
+        now = time.monotonic()
+        for upload_id in list(in_flight):
+            waiting = in_flight[upload_id]
+            while waiting and waiting[0].deadline <= now:
+                job = waiting.popleft()
+                self._finish(job, not_submitted(
+                    f"no answer from ingest and the ledger within "
+                    f"{self.limits.outcome_timeout_s:g} s; the upload may still be recorded"))
+            if not waiting:
+                del in_flight[upload_id]
+                bus.forget(upload_id)
+
+    # --- outcomes -----------------------------------------------------------------------
+
+    def _stored(self, upload: Any) -> Any:
         from materialabs.store import open_store
-        from materialabs.submission import SubmitError, submit_distributed, submit_embedded
 
         store = open_store(_store_url(self.home))
         for blob, cid in ((upload.dataset, upload.manifest.dataset_cid),
                           (upload.manifest_bytes, upload.manifest_cid)):
             if store.put_bytes(blob) != cid:
                 raise RuntimeError(f"the store answered another CID than {cid}")
-        ledger_path = self.home / "ledger"
+        return store
+
+    def _state_of(self, upload: Any, event: Any, receipt: dict[str, Any] | None) -> dict:
+        from materialabs.submission import receipt_for
+
+        if event.type == "DatasetAccepted":
+            seq = int(event["ledger_seq"])
+            return accepted_state(upload, seq,
+                                  receipt or receipt_for(self._ledger_at(seq), event, upload))
+        if str(event["code"]) == "replay":
+            # The same signed upload again (a retry after a gateway crash, or two racing
+            # workers): if the ledger holds it, that entry is this upload's receipt.
+            entry = self._recorded(upload)
+            if entry is not None:
+                return accepted_state(upload, entry.seq, self._receipt_at(entry.seq, upload))
+        return {"state": "refused", "code": str(event["code"]),
+                "reasons": str(event["reason"]).splitlines()}
+
+    def _recorded(self, upload: Any) -> Any:
+        """The ledger entry of this signed manifest; waits a little for one being recorded."""
+        deadline = time.monotonic() + min(30.0, self.limits.outcome_timeout_s)
+        while True:
+            entry = self.ledger.current().find_payload(upload.manifest_bytes)
+            if entry is not None or time.monotonic() >= deadline:
+                return entry
+            time.sleep(0.2)
+
+    def _ledger_at(self, seq: int) -> Any:
+        """The ledger as read now, once it holds entry ``seq`` (the ledger service writes it
+        before it announces it, but this process may have read the file just before)."""
+        deadline = time.monotonic() + 10.0
+        ledger = self.ledger.current()
+        while len(ledger) <= seq and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ledger = self.ledger.current()
+        return ledger
+
+    def _receipt_at(self, seq: int, upload: Any) -> dict[str, Any]:
+        from materialabs.submission import receipt_at
+
+        return receipt_at(self._ledger_at(seq), seq, upload)
+
+    def _failure(self, job: _Job, error: Exception) -> dict[str, Any]:
+        LOG.error("upload %s failed", job.handle, exc_info=error)
+        detail = getattr(error, "args", [""])[0] or type(error).__name__
+        return {"state": "refused", "code": "gateway_error", "retryable": True,
+                "reasons": [f"the gateway could not submit it: {detail}"]}
+
+    def _finish(self, job: _Job, state: dict[str, Any]) -> None:
         try:
-            if config.kafka_bootstrap():
-                outcome = submit_distributed(upload, ledger_path,
-                                                  self.limits.outcome_timeout_s)
-            else:
-                outcome = submit_embedded(upload, store, ledger_path,
-                                               self.limits.outcome_timeout_s, home=self.home)
-        except SubmitError as error:
-            # Not the platform's answer (ledger locked, broker down, no answer in time): a
-            # retry of the same signed upload submits it again.
-            return {"state": "refused", "code": "not_submitted", "retryable": True,
-                    "reasons": [str(error)]}
-        event = outcome.event
-        if not outcome.accepted:
-            return {"state": "refused", "code": str(event["code"]),
-                    "reasons": str(event["reason"]).splitlines()}
-        return {"state": "accepted", "ledger_seq": int(event["ledger_seq"]),
-                "dataset_cid": event["dataset_cid"], "manifest_cid": event["manifest_cid"],
-                "record_count": int(event["record_count"]), "receipt": outcome.receipt}
+            self.states.write(job.handle, {**(self.states.read(job.handle) or {}), **state})
+        finally:
+            self.states.release(job.handle, job.lock)
+
+
+def accepted_state(upload: Any, seq: int, receipt: dict[str, Any] | None) -> dict[str, Any]:
+    return {"state": "accepted", "ledger_seq": seq, "dataset_cid": upload.manifest.dataset_cid,
+            "manifest_cid": upload.manifest_cid, "record_count": upload.manifest.record_count,
+            "receipt": receipt}
+
+
+def not_submitted(reason: str) -> dict[str, Any]:
+    """Not the platform's answer (ledger locked, broker down, no answer in time): a retry of
+    the same signed upload submits it again."""
+    return {"state": "refused", "code": "not_submitted", "retryable": True, "reasons": [reason]}
 
 
 def _store_url(home: Path) -> str:
@@ -252,7 +383,16 @@ def build_router(home: Path, limits: UploadLimits | None = None) -> APIRouter:
         return b"".join(chunks)
 
     def view(handle: str, state: dict[str, Any]) -> dict[str, Any]:
-        return {"id": handle, **{k: v for k, v in state.items() if k != "manifest_sha256"}}
+        return {"id": handle, **state}
+
+    def limit(upload: Any) -> None:
+        wait = limiter.retry_after(upload.public_key)
+        if wait:
+            seconds = max(1, int(wait + 0.999))
+            raise HTTPException(
+                429, f"this key submitted {limits.rate_count} uploads within "
+                     f"{limits.rate_window_s:g} s, the gateway's limit (--upload-rate); "
+                     f"retry after {seconds} s", headers={"Retry-After": str(seconds)})
 
     @router.post("", status_code=202, summary="Submit a signed upload")
     async def post_upload(request: Request) -> JSONResponse:
@@ -264,27 +404,29 @@ def build_router(home: Path, limits: UploadLimits | None = None) -> APIRouter:
                 from None
         upload = parse_body(raw)
         handle = handle_of(upload)
-        existing = states.read(handle)
-        if existing is not None and existing.get("retryable"):
-            states.path(handle).unlink(missing_ok=True)
-            existing = None
-        if existing is None:
-            wait = limiter.retry_after(upload.public_key)
-            if wait:
-                seconds = max(1, int(wait + 0.999))
-                raise HTTPException(
-                    429, f"this key submitted {limits.rate_count} uploads within "
-                         f"{limits.rate_window_s:g} s, the gateway's limit (--upload-rate); "
-                         f"retry after {seconds} s", headers={"Retry-After": str(seconds)})
-            pending = {"state": "pending", "upload_id": upload.upload_id,
-                       "lab": upload.manifest.lab, "manifest_cid": upload.manifest_cid,
-                       "manifest_sha256": hashlib.sha256(upload.manifest_bytes).hexdigest()}
-            if states.claim(handle, pending):
+        lock = states.hold(handle)  # None: a live process is submitting this upload now
+        try:
+            existing = states.read(handle)
+            if lock is not None and existing is not None and existing.get("retryable"):
+                existing = None  # not the platform's answer: submit it again
+            if lock is not None and (existing is None or existing["state"] == "pending"):
+                # New, or left pending by a gateway that died: this process submits it.
+                if existing is None:
+                    limit(upload)
+                pending = existing or {
+                    "state": "pending", "upload_id": upload.upload_id,
+                    "lab": upload.manifest.lab, "manifest_cid": upload.manifest_cid}
+                states.write(handle, pending)
                 with start_lock:
                     if not submitter:
                         submitter.append(Submitter(Path(home), states, limits))
-                submitter[0].submit(handle, upload)
-            existing = states.read(handle) or pending
+                submitter[0].submit(handle, upload, lock)
+                lock = None  # the submitter releases it with the outcome
+                existing = pending
+        finally:
+            if lock is not None:
+                states.release(handle, lock)
+        existing = existing or {"state": "pending", "upload_id": upload.upload_id}
         return JSONResponse(view(handle, existing), status_code=202,
                             headers={"Location": f"/v1/uploads/{handle}"})
 

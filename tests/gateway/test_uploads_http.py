@@ -218,3 +218,61 @@ def test_concurrent_retries_and_a_locked_ledger(lab: LabHome) -> None:
         assert retry["id"] == first_try["id"]
         assert wait_outcome(http, retry["id"])["state"] == "accepted"
         assert lab.ledger_size() == size + 2
+
+
+def test_a_pending_upload_left_by_a_dead_gateway_is_taken_over_by_a_retry(
+    lab: LabHome,
+) -> None:
+    """A gateway SIGKILLed mid-submission leaves a pending state that no process holds the
+    lock of: the client's retry of the same signed upload is submitted again, once."""
+    from materialabs.gateway.uploads import UploadStates, handle_of, parse_body
+
+    body = signed_body(lab)
+    handle = handle_of(parse_body(body.encode()))
+    states = UploadStates(lab.home / "uploads")
+    states.write(handle, {"state": "pending", "upload_id": "left-behind"})
+    size = lab.ledger_size()
+    with LimitedServer(lab.home, UploadLimits()) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.get(f"/v1/uploads/{handle}").json()["state"] == "pending"
+        assert http.post("/v1/uploads", content=body).json()["id"] == handle
+        state = wait_outcome(http, handle)
+    assert state["state"] == "accepted", state
+    assert lab.ledger_size() == size + 1
+    assert not (lab.home / "uploads" / f"{handle}.lock").exists()
+
+
+def test_an_upload_the_ledger_already_holds_answers_its_receipt(
+    lab: LabHome, tmp_path: Path
+) -> None:
+    """The gateway lost its state of an accepted upload (a crash between the ledger's entry
+    and the state's write): the retry is a replay to ingest, and the answer is the entry
+    already recorded, with its receipt, never a refusal and never a second entry. The
+    receipt then passes `ledger verify-proof`, and Go's sumdb checks that entry from the
+    gateway's tiles."""
+    import subprocess
+
+    from tests.gateway.test_transparency_log import _note_key, build_checker
+
+    body = signed_body(lab)
+    with LimitedServer(lab.home, UploadLimits()) as server, \
+            httpx.Client(base_url=server.url, timeout=30) as http:
+        handle = http.post("/v1/uploads", content=body).json()["id"]
+        first = wait_outcome(http, handle)
+        assert first["state"] == "accepted", first
+        size = lab.ledger_size()
+        (lab.home / "uploads" / f"{handle}.json").unlink()
+        assert http.post("/v1/uploads", content=body).json()["id"] == handle
+        again = wait_outcome(http, handle)
+        assert again["state"] == "accepted", again
+        assert again["ledger_seq"] == first["ledger_seq"]
+        assert lab.ledger_size() == size
+        receipt = tmp_path / "receipt.json"
+        receipt.write_text(json.dumps(again["receipt"]))
+        assert main(["ledger", "verify-proof", str(receipt), "--ledger-key",
+                     str(lab.ledger / "ledger.pub")]) == 0
+        checked = subprocess.run([str(build_checker()), f"{server.url}/log",
+                                  _note_key(lab.home)], capture_output=True, text=True,
+                                 timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert f"{size} entries proved" in checked.stdout, checked.stdout
