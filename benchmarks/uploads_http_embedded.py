@@ -1,6 +1,6 @@
 """20 sequential 5-record uploads through POST /v1/uploads into an embedded home: time to
 receipt (the client polls every 0.1 s, so times are quantised by the poll). Not the issue's
-distributed benchmark (benchmarks/uploads.py, not written yet).
+distributed benchmark: that is benchmarks/uploads.py.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/uploads_http_embedded.py
 """
@@ -23,7 +23,7 @@ sys.path[0:1] = [str(ROOT), str(ROOT / "tests" / "upload")]
 from upload_helpers import make_lab_home  # noqa: E402
 
 from materialabs.gateway.uploads import UploadLimits  # noqa: E402
-from tests.gateway.test_uploads_http import LimitedServer, signed_body, wait_outcome  # noqa: E402
+from tests.gateway.test_uploads_http import limited_server, signed_body, wait_outcome  # noqa: E402
 
 UPLOADS = 20
 
@@ -32,7 +32,7 @@ def main() -> None:
     with pytest.MonkeyPatch.context() as env:
         lab = make_lab_home(Path(tempfile.mkdtemp()), env)
         times = []
-        with LimitedServer(lab.home, UploadLimits(rate_count=1000)) as server, \
+        with limited_server(lab.home, UploadLimits(rate_count=1000)) as server, \
                 httpx.Client(base_url=server.url, timeout=30) as http:
             for _ in range(UPLOADS):
                 body = signed_body(lab, count=5)

@@ -65,16 +65,22 @@ def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Server:
-    """uvicorn serving create_app(home) in a thread, on a free port."""
+    """uvicorn serving create_app(home) in a thread, on a free port; ``env`` holds
+    MATERIALABS_* variables set while the app is built (as `materialabs gateway`'s flags
+    set them)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         import uvicorn
 
         from materialabs.gateway import create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(home), host="127.0.0.1", port=self.port,
+        with pytest.MonkeyPatch.context() as variables:
+            for name, value in (env or {}).items():
+                variables.setenv(name, value)
+            app = create_app(home)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                 log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

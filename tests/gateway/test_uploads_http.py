@@ -18,43 +18,15 @@ from materialabs.cli import main  # noqa: E402
 from materialabs.cli.upload import _MemoryStore, upload_body  # noqa: E402
 from materialabs.gateway.uploads import UploadLimits  # noqa: E402
 from materialabs.upload import sign_upload  # noqa: E402
+from tests.gateway.conftest import Server  # noqa: E402
 
 
-class LimitedServer:
-    def __init__(self, home: Path, limits: UploadLimits) -> None:
-        import threading
-
-        import uvicorn
-
-        from materialabs.gateway import create_app
-        from tests.gateway.conftest import free_port
-
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = int(self.url.rsplit(":", 1)[1])
-        # The limits reach create_app as the gateway's flags pass them: MATERIALABS_UPLOAD_*.
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("MATERIALABS_UPLOAD_MAX_BYTES", str(limits.max_body_bytes))
-            env.setenv("MATERIALABS_UPLOAD_RATE", f"{limits.rate_count}/{limits.rate_window_s}")
-            env.setenv("MATERIALABS_UPLOAD_TIMEOUT", str(limits.request_timeout_s))
-            app = create_app(home)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LimitedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{self.url}/optimade/versions", timeout=2)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("gateway did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+def limited_server(home: Path, limits: UploadLimits) -> Server:
+    """The gateway with these upload limits, passed as its flags pass them: MATERIALABS_UPLOAD_*."""
+    return Server(home, env={
+        "MATERIALABS_UPLOAD_MAX_BYTES": str(limits.max_body_bytes),
+        "MATERIALABS_UPLOAD_RATE": f"{limits.rate_count}/{limits.rate_window_s}",
+        "MATERIALABS_UPLOAD_TIMEOUT": str(limits.request_timeout_s)})
 
 
 @pytest.fixture
@@ -84,7 +56,7 @@ def wait_outcome(http: httpx.Client, handle: str) -> dict[str, Any]:
 
 def test_upload_receipt_retry_refusals_limits(lab: LabHome, tmp_path: Path) -> None:
     limits = UploadLimits(max_body_bytes=200_000, rate_count=3, rate_window_s=60)
-    with LimitedServer(lab.home, limits) as server, \
+    with limited_server(lab.home, limits) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         body = signed_body(lab)
         first = http.post("/v1/uploads", content=body)
@@ -138,7 +110,7 @@ def test_upload_receipt_retry_refusals_limits(lab: LabHome, tmp_path: Path) -> N
 def test_upload_url_end_to_end(lab: LabHome, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     csv_path = write_good_csv(tmp_path / "lab.csv", 4)
-    with LimitedServer(lab.home, UploadLimits()) as server:
+    with limited_server(lab.home, UploadLimits()) as server:
         receipt = tmp_path / "r.json"
         assert lab.upload(csv_path, extra=("--url", server.url, "--receipt",
                                            str(receipt))) == 0
@@ -153,7 +125,7 @@ def test_slow_body_is_408(lab: LabHome) -> None:
     import socket
 
     limits = UploadLimits(request_timeout_s=0.5)
-    with LimitedServer(lab.home, limits) as server:
+    with limited_server(lab.home, limits) as server:
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(b"POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
@@ -197,7 +169,7 @@ def test_concurrent_retries_and_a_locked_ledger(lab: LabHome) -> None:
 
     from ledger import Ledger
 
-    with LimitedServer(lab.home, UploadLimits()) as server, \
+    with limited_server(lab.home, UploadLimits()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         body = signed_body(lab)
         size = lab.ledger_size()
@@ -232,7 +204,7 @@ def test_a_pending_upload_left_by_a_dead_gateway_is_taken_over_by_a_retry(
     states = UploadStates(lab.home / "uploads")
     states.write(handle, {"state": "pending", "upload_id": "left-behind"})
     size = lab.ledger_size()
-    with LimitedServer(lab.home, UploadLimits()) as server, \
+    with limited_server(lab.home, UploadLimits()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get(f"/v1/uploads/{handle}").json()["state"] == "pending"
         assert http.post("/v1/uploads", content=body).json()["id"] == handle
@@ -255,7 +227,7 @@ def test_an_upload_the_ledger_already_holds_answers_its_receipt(
     from tests.gateway.test_transparency_log import _note_key, build_checker
 
     body = signed_body(lab)
-    with LimitedServer(lab.home, UploadLimits()) as server, \
+    with limited_server(lab.home, UploadLimits()) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         handle = http.post("/v1/uploads", content=body).json()["id"]
         first = wait_outcome(http, handle)
