@@ -218,6 +218,18 @@ def upload_limits() -> dict[str, Any]:
     return found
 
 
+def stream_settings() -> dict[str, Any]:
+    """The gateway's stream settings set in the environment (StreamSettings fields)."""
+    found: dict[str, Any] = {}
+    if heartbeat := _get("MATERIALABS_STREAM_HEARTBEAT_S"):
+        found["heartbeat_s"] = float(heartbeat)
+    if streams := _get("MATERIALABS_STREAM_MAX"):
+        found["max_streams"] = int(streams)
+    if poll := _get("MATERIALABS_STREAM_POLL_S"):
+        found["poll_s"] = float(poll)
+    return found
+
+
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("MATERIALABS_HOME", "a folder path (created if missing)", _folder(False)),
     Variable("MATERIALABS_STORE", "local:/path, a folder path, http://host:port or "

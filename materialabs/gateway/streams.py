@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import threading
 import time
@@ -48,22 +47,10 @@ class StreamSettings:
 
     @classmethod
     def from_environment(cls) -> StreamSettings:
-        """MATERIALABS_STREAM_HEARTBEAT_S, _MAX, _POLL_S: malformed ones are refused."""
-        def number(name: str, default: float, low: float) -> float:
-            raw = os.environ.get(name)
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = float("nan")
-            if not value >= low or value == float("inf"):
-                raise ValueError(f"{name}={raw!r}: expected a number >= {low:g}")
-            return value
+        """MATERIALABS_STREAM_HEARTBEAT_S, _MAX, _POLL_S (checked by materialabs.config)."""
+        from materialabs import config
 
-        return cls(heartbeat_s=number("MATERIALABS_STREAM_HEARTBEAT_S", cls.heartbeat_s, 0.05),
-                   max_streams=int(number("MATERIALABS_STREAM_MAX", cls.max_streams, 1)),
-                   poll_s=number("MATERIALABS_STREAM_POLL_S", cls.poll_s, 0.01))
+        return cls(**config.stream_settings())
 
 
 class _Slots:
