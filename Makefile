@@ -58,10 +58,10 @@ test: install infra ## install, then run the whole suite (fixtures start real Ka
 demo: install ## install, then run the demo campaign on the embedded runtime
 	$(VENV)/bin/materialabs demo
 
-up: install infra ## start Kafka, Kubo and the services (run/); SCALE="predictor=3 dft_runner=2"
+up: install infra ## start what is not running (Kafka, Kubo, services) on the state kept in run/; SCALE="predictor=3 dft_runner=2"
 	@SCALE="$(SCALE)" bash infra/up.sh
 
-down: ## stop what `make up` started (every instance)
+down: ## stop what `make up` started (every instance); run/ state stays for the next `make up`
 	@bash infra/down.sh
 
 status: ## show whether Kafka, Kubo and each service instance are up, and which one leads
@@ -77,5 +77,5 @@ bench: install ## run every benchmark (quick mode where a benchmark offers one)
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
 
-clean: down ## stop services and remove the run folder (caches in ~/.cache stay)
-	rm -rf run
+clean: ## stop everything and DELETE run/ state: ledger, keys, catalog, Kafka log, Kubo repo (caches in ~/.cache stay)
+	@bash infra/clean.sh

@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The state folder when MATERIALABS_HOME is unset, written as help texts and docs show it
+# (they take it from here; tests/kernel/test_setup_docs.py checks the docs say the same).
+DEFAULT_HOME = "~/.materialabs"
+
 
 class ConfigError(ValueError):
     """An environment variable is malformed; the message names it and the expected form."""
@@ -269,7 +273,7 @@ def _no_list(text: str) -> str:
 def home_path() -> Path:
     """The state folder, neither created nor checked: the CLI's parsers show it as a default
     when they are built, before ``check_environment`` can report a bad value in one line."""
-    return Path(_raw("MATERIALABS_HOME") or Path.home() / ".materialabs").expanduser()
+    return Path(_raw("MATERIALABS_HOME") or DEFAULT_HOME).expanduser()
 
 
 def home() -> Path:

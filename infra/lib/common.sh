@@ -48,16 +48,32 @@ EOF
 }
 
 pick_port() {
-    # usage: pick_port COMPONENT VARNAME [REQUESTED]; REQUESTED may be empty (= any free port).
-    local requested="${3:-}"
+    # usage: pick_port COMPONENT VARNAME [REQUESTED [PREVIOUS]]; REQUESTED may be empty (= any
+    # free port). PREVIOUS, the port of the last start, is taken again when it is free, so a
+    # restarted broker or node keeps its address (and clients that wrote it down still work).
+    local requested="${3:-}" previous="${4:-}"
     if [[ -n "$requested" ]]; then
         if port_in_use "$requested"; then
             die "$1" "port $requested on 127.0.0.1 is already in use; stop whatever listens there (ss -ltnp | grep :$requested) or unset $2 to pick a free port"
         fi
         echo "$requested"
+    elif [[ "$previous" =~ ^[0-9]+$ ]] && ! port_in_use "$previous"; then
+        echo "$previous"
     else
         free_port
     fi
+}
+
+last_port() {
+    # usage: last_port FILE — the port in FILE (a port, host:port or a URL), empty when FILE
+    # is missing or holds none.
+    [[ -f "$1" ]] || return 0
+    sed -n 's/^\(.*:\)\{0,1\}\([0-9][0-9]*\)\/*$/\2/p' "$1" | head -n 1
+}
+
+dir_empty() {
+    # True when $1 is missing or holds nothing (hidden files included).
+    [[ ! -d "$1" ]] || [[ -z "$(ls -A "$1")" ]]
 }
 
 pid_alive() {

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", default=None, help="address to listen on")
     parser.add_argument("--port", default=None, help="port to listen on (1-65535)")
     parser.add_argument("--home", type=Path, default=None,
-                        help="the MateriaLabs home (default $MATERIALABS_HOME)")
+                        help="the MateriaLabs home (default $MATERIALABS_HOME, else "
+                             f"{config.DEFAULT_HOME})")
     parser.add_argument("--workers", default="1", help="worker processes (default 1; each "
                         "reads the catalog on its own, so on N cores N workers answer N "
                         "queries at once)")

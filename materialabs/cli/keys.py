@@ -15,20 +15,29 @@ from materialabs.cli.ledger import (
     open_writer,
     shown,
 )
+from materialabs.config import DEFAULT_HOME
 
 DEFAULT_KEYS = os.environ.get("MATERIALABS_KEYS", str(Path.home() / ".materialabs" / "keys"))
 
-DESCRIPTION = """\
+# Where `materialabs setup` (run by `make up`, `run` and `demo`) writes the admin key, as the
+# examples write it; `setup` prints the actual path.
+ADMIN_KEY_EXAMPLE = f"{DEFAULT_HOME}/keys/admin.key"
+
+DESCRIPTION = f"""\
 Every upload is signed with a lab's Ed25519 key. Only keys an admin has registered in
 the ledger may upload; a revoked key is refused from its revocation entry on.
+
+The admin key: `materialabs setup` (which `make up`, `run` and `demo` call) writes it to
+$MATERIALABS_HOME/keys/admin.key ({ADMIN_KEY_EXAMPLE} by default) and prints that path;
+`materialabs ledger init --ledger DIR` writes DIR/admin.key (with --admin-out OUT: OUT/admin.key).
 
 examples:
   materialabs keys new --lab cambridge-xtal --out ./keys            # writes .key (0600) + .pub
   materialabs keys new --lab cambridge-xtal --passphrase-file pass.txt
   materialabs keys register --lab cambridge-xtal --public-key ./keys/cambridge-xtal.pub \\
-      --admin-key ./ledger/admin.key
-  materialabs keys revoke --public-key ./keys/cambridge-xtal.pub --admin-key ./ledger/admin.key \\
-      --reason "laptop stolen"
+      --admin-key {ADMIN_KEY_EXAMPLE}
+  materialabs keys revoke --public-key ./keys/cambridge-xtal.pub \\
+      --admin-key {ADMIN_KEY_EXAMPLE} --reason "laptop stolen"
   materialabs keys list
 """
 
@@ -58,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "register",
         "register a lab's public key (signed by the admin key)",
         "materialabs keys register --lab cambridge-xtal --public-key keys/cambridge-xtal.pub"
-        " --admin-key ledger/admin.key",
+        f" --admin-key {ADMIN_KEY_EXAMPLE}\n\nThe admin key is where `materialabs setup` "
+        "wrote and printed it: $MATERIALABS_HOME/keys/admin.key\n(a ledger made with "
+        "`ledger init --ledger DIR`: DIR/admin.key).",
     )
     reg.add_argument("--lab", required=True, help="lab name recorded with the key")
     _admin_options(reg)
@@ -69,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "revoke",
         "revoke a key: uploads it signs from now on are refused",
         "materialabs keys revoke --public-key keys/cambridge-xtal.pub "
-        "--admin-key ledger/admin.key --reason 'key leaked'",
+        f"--admin-key {ADMIN_KEY_EXAMPLE} --reason 'key leaked'",
     )
     rev.add_argument("--reason", default="", help="why (recorded in the ledger)")
     _admin_options(rev)
@@ -87,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-key", required=True, help="the lab's .pub file or 64 hex digits")
-    parser.add_argument("--admin-key", required=True, help="the admin's private key file")
+    parser.add_argument("--admin-key", required=True,
+                        help="the admin's private key file (`materialabs setup` writes "
+                             "$MATERIALABS_HOME/keys/admin.key)")
     parser.add_argument("--admin-passphrase-file", help="passphrase of the admin key")
     _ledger_option(parser)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from materialabs import bootstrap
+from materialabs import bootstrap, config
 from materialabs.bus import KAFKA_ENV, BusError
 from materialabs.cli import UserError
 from materialabs.runtime import ServiceSpec
@@ -48,10 +48,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("service", help="service name under services/, or a path to an app.py")
     parser.add_argument("--bootstrap", default=os.environ.get(KAFKA_ENV),
                         help=f"Kafka bootstrap servers (default ${KAFKA_ENV})")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("MATERIALABS_HOME", ".materialabs")) / "bus",
-                        help="embedded bus folder (default $MATERIALABS_HOME/bus, "
-                             "else .materialabs/bus)")
+    # The same home as every other command (config.home_path): $MATERIALABS_HOME, else
+    # ~/.materialabs, never a folder relative to where the command runs.
+    parser.add_argument("--data-dir", type=Path, default=config.home_path() / "bus",
+                        help="embedded bus folder (default $MATERIALABS_HOME/bus; the home "
+                             f"defaults to {config.DEFAULT_HOME})")
     parser.add_argument("--group", help="consumer group (default: the service name; the Faust "
                         "engine uses its app id)")
     parser.add_argument("--until-idle", type=float, metavar="SECONDS",
@@ -82,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
                         stream=sys.stderr)
     if args.service == "gateway":  # HTTP, not a consumer: it reads the catalog and ledger
-        from materialabs import config
         from materialabs.cli.gateway import address, serve
 
         return serve(config.home(), *address(args.host, args.port))

@@ -31,6 +31,7 @@ from typing import Any
 
 import faust
 
+from materialabs import config
 from materialabs.bus.kafka import DEFAULT_PARTITIONS, KafkaBus
 from materialabs.bus.port import BusError, Record, dlq_topic
 from materialabs.bus.table import Change, MemoryTable
@@ -81,7 +82,8 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
 
 
 def _faust_home() -> Path:
-    home = Path(os.environ.get("MATERIALABS_HOME", ".materialabs")) / "faust"
+    # The platform's home (config.home_path), not a folder relative to the working directory.
+    home = config.home_path() / "faust"
     home.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return home
 

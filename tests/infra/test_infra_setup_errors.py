@@ -167,3 +167,22 @@ def test_kubo_config_is_loopback_only_and_peerless() -> None:
     assert config["Bootstrap"] == []
     assert all("/ip4/127.0.0.1/" in address for address in config["Addresses"]["Swarm"])
     assert config["AutoConf"]["Enabled"] is False
+
+
+def test_kafka_log_dir_with_data_but_no_meta_properties_is_not_formatted_over(
+        tmp_path: Path) -> None:
+    stray = tmp_path / "run" / "kafka" / "data" / "topic-0" / "00000000000000000000.log"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not ours")
+    line = _one_line(_run("kafka/start.sh", tmp_path))
+    assert "holds data but no meta.properties" in line and "make clean" in line
+    assert stray.read_bytes() == b"not ours"
+
+
+def test_kubo_repo_with_files_but_no_config_is_not_initialised_over(tmp_path: Path) -> None:
+    stray = tmp_path / "run" / "ipfs" / "repo" / "datastore" / "000001.log"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not ours")
+    line = _one_line(_run("ipfs/start.sh", tmp_path))
+    assert "holds files but no config" in line and "make clean" in line
+    assert stray.read_bytes() == b"not ours"
