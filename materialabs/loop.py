@@ -60,7 +60,6 @@ class Watcher:
         self.promotions: list[Event] = []  # kept whole: the GPAW check needs their crystals
         self.generation: Counter = Counter()
         self._seen: set[str] = set()
-        self._generated = 0
 
     def see(self, event: Event) -> None:
         # At-least-once delivery: a redelivered event carries the same id; count it once.
@@ -74,8 +73,7 @@ class Watcher:
 
     def _on_GenerationFinished(self, event: Event) -> None:
         self.generation.update({k: int(v) for k, v in event["counts"].items()})
-        self._generated += int(event["count"])
-        progress_.set_total("candidates", self._generated)
+        progress_.expect("candidates", int(event["count"]))
         progress_.advance("rounds")
         progress_.note(f"round {event['round']}: {event['count']} candidates generated")
 

@@ -4,8 +4,9 @@ Anything that makes progress calls :func:`advance` (or :func:`set_total`) with a
 name; whoever runs the campaign decides where it shows by installing a sink with
 :func:`showing`. ``materialabs run``/``demo`` install :class:`Bars` (tqdm bars on stderr);
 without one (a service process, a test) the calls do nothing. A relaxation stage, for
-instance, calls ``progress.advance("relaxations")`` after each structure, whether it runs
-in the campaign's process or not.
+instance, calls ``progress.expect("relaxations", len(batch))``, then
+``progress.advance("relaxations")`` after each structure; in the campaign's own process
+(embedded) the bars show it, elsewhere the calls cost nothing.
 
 Stages: ``rounds``, ``candidates`` (scored by the GNN), ``relaxations``, ``dft`` (jobs
 completed). Totals may be unknown (None) and may grow (candidates, as rounds generate them).
@@ -29,6 +30,7 @@ STAGES: dict[str, tuple[str, str]] = {  # stage -> (bar label, unit)
 class Sink(Protocol):
     def advance(self, stage: str, n: int = 1) -> None: ...
     def set_total(self, stage: str, total: int | None) -> None: ...
+    def expect(self, stage: str, n: int) -> None: ...
     def note(self, message: str) -> None: ...
     def close(self) -> None: ...
 
@@ -40,6 +42,9 @@ class Silent:
         pass
 
     def set_total(self, stage: str, total: int | None) -> None:
+        pass
+
+    def expect(self, stage: str, n: int) -> None:
         pass
 
     def note(self, message: str) -> None:
@@ -86,6 +91,11 @@ class Bars:
     def set_total(self, stage: str, total: int | None) -> None:
         bar = self._bar(stage)
         bar.total = total
+        bar.refresh()
+
+    def expect(self, stage: str, n: int) -> None:
+        bar = self._bar(stage)
+        bar.total = (bar.total or 0) + n
         bar.refresh()
 
     def note(self, message: str) -> None:
@@ -137,6 +147,11 @@ def advance(stage: str, n: int = 1) -> None:
 
 def set_total(stage: str, total: int | None) -> None:
     _current.set_total(stage, total)
+
+
+def expect(stage: str, n: int) -> None:
+    """``n`` more units of ``stage`` to come (a relaxer calls it with a round's count)."""
+    _current.expect(stage, n)
 
 
 def note(message: str) -> None:

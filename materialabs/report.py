@@ -343,7 +343,7 @@ def _negative_hull_note(promoted: list[dict[str, Any]], paired: pd.DataFrame) ->
     return [Paragraph(
         f"A negative predicted E_hull means the model puts the candidate below the convex "
         f"hull of the known phases, i.e. predicts a new stable phase that would displace them "
-        f"(DFT of a known MP phase gives 0 at best); e.g. {deepest['reduced_formula']} at "
+        f"(a known phase DFT puts on the hull sits at 0); e.g. {deepest['reduced_formula']} at "
         f"{_number(value)} ± {_number(sigma)} eV/atom is {spread}{mae}.")]
 
 
