@@ -186,19 +186,23 @@ def _discovery_plot(curve: results.Discovery, ordered: list[dict[str, Any]], pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axis = plt.subplots(figsize=(6, 4.5))
+    fig, axis = plt.subplots(figsize=(6.4, 5))
     if not curve.dft_calls:
         axis.text(0.5, 0.5, "no DFT calls yet", ha="center", transform=axis.transAxes)
     else:
-        axis.step(curve.dft_calls, curve.found, where="post", label="this campaign "
-                  "(DFT-confirmed stable)")
-        axis.plot(curve.dft_calls, curve.random_expected, "--", color="grey",
-                  label=f"random picks, expected ({curve.pool_hits} of {curve.pool_size} "
-                        "in the pool predicted stable)")
+        calls = [0, *curve.dft_calls]
+        axis.step(calls, [0, *curve.found], where="post",
+                  label="this campaign (DFT-confirmed stable)")
+        axis.plot(calls, [0.0, *curve.random_expected], "--", color="grey",
+                  label=f"random picks from the same pool, expected: hits × calls / pool "
+                        f"({curve.pool_hits} of {curve.pool_size} predicted stable)")
         rounds = np.array([row.get("round") or 0 for row in ordered])
         for boundary in np.flatnonzero(np.diff(rounds)) + 1:
             axis.axvline(boundary + 0.5, color="grey", lw=0.5, ls=":")
-        axis.legend(loc="upper left", fontsize="small")
+        axis.set_xlim(0, calls[-1])
+        axis.set_ylim(bottom=0)
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
+                    frameon=False)
     axis.set_xlabel("DFT calculations")
     axis.set_ylabel("stable candidates found")
     axis.set_title("discovery curve (dotted lines: rounds)")
