@@ -195,11 +195,13 @@ def _execute(campaign, args: argparse.Namespace, distributed: bool, record=None)
               file=sys.stderr)
         return PARTIAL_EXIT
     status = finished["status"] if finished else "unfinished"
-    confirmed = sum(1 for _, reason in outcome.promoted if reason == "dft_confirmed")
+    # A candidate promoted on its prediction and then confirmed by DFT counts once, confirmed.
+    confirmed = {cid for cid, reason in outcome.promoted if reason == "dft_confirmed"}
+    predicted = {cid for cid, _ in outcome.promoted} - confirmed
     print(f"campaign {campaign.name} ({outcome.campaign_id}): {status} in "
           f"{outcome.wall_time_s:.0f} s; {len(outcome.dft_requests)} DFT calls, "
-          f"{confirmed} DFT-confirmed stable, "
-          f"{len(outcome.promoted) - confirmed} predicted stable with confidence")
+          f"{len(confirmed)} DFT-confirmed stable, "
+          f"{len(predicted)} predicted stable with confidence (no DFT yet)")
     if outcome.gpaw_checks is not None:
         print(f"real DFT check: {outcome.gpaw_checks.note}")
     print(f"report: {outcome.report}")
