@@ -22,7 +22,6 @@ from materialabs.crystal_io import TEXT_FORMATS, crystal_text
 from materialabs.crystals import Crystal
 
 MAX_ENTRIES = 1000
-STABLE_E_ABOVE_HULL_EV = 0.025  # eV/atom: the acquisition service's promotion threshold
 _MEDIA = {"cif": "chemical/x-cif", "poscar": "text/plain", "json": "application/json"}
 
 
@@ -191,14 +190,17 @@ def entry_summary(ledger: Any, entry: Any) -> dict[str, Any]:
 
 
 def campaign_view(reader: Reader, campaign: dict[str, Any]) -> dict[str, Any]:
-    """The campaign page's data.
+    """The campaign page's data; the promoted rows and the discovery curve follow the
+    report's rules (``materialabs.campaign_results``).
 
     ``discovery.random_expected[k-1]`` is what a random policy would be expected to have
-    found after k DFT calls: prevalence × k, where the prevalence is the fraction of the
-    campaign's distinct predicted candidates whose predicted energy above the hull is within
-    the promotion threshold (0.025 eV/atom), i.e. the share of the candidate pool that looks
-    stable — the pool a random policy would draw its DFT calls from.
+    found after k DFT calls drawn from the campaign's pool of distinct predicted candidates:
+    pool_hits × k / pool_size, where pool_hits counts the candidates whose prediction a
+    promotion would call stable (energy above the hull within 0.025 eV/atom, band gap in the
+    campaign's window if it has one).
     """
+    from materialabs import campaign_results as results
+
     cid = campaign["campaign_id"]
     predictions = reader.rows("campaign_id = ? AND kind = 'prediction'", [cid],
                               order_by="occurred_at_ms, record_id")
@@ -207,11 +209,6 @@ def campaign_view(reader: Reader, campaign: dict[str, Any]) -> dict[str, Any]:
     promotions = reader.fetch("SELECT * FROM promotions WHERE campaign_id = ? "
                               "ORDER BY occurred_at_ms, candidate_id", [cid])
     confirmed = {p["candidate_id"] for p in promotions if p["reason"] == "dft_confirmed"}
-    dft_by_candidate = {row["candidate_id"]: row for row in dft}
-    latest_prediction: dict[str, dict] = {}
-    for row in predictions:
-        latest_prediction[row["candidate_id"]] = row  # ordered by time: the last one wins
-
     rounds_seen = sorted({r["round"] for r in [*predictions, *dft] if r["round"] is not None})
     rounds = [{"round": number,
                "predicted": sum(1 for r in predictions if r["round"] == number),
@@ -219,16 +216,11 @@ def campaign_view(reader: Reader, campaign: dict[str, Any]) -> dict[str, Any]:
                "stable_found": sum(1 for r in dft if r["round"] == number
                                    and r["candidate_id"] in confirmed)}
               for number in rounds_seen]
-
-    hits, found = 0, []
-    for row in dft:
-        hits += row["candidate_id"] in confirmed
-        found.append(hits)
-    pool = list(latest_prediction.values())
-    stable = sum(1 for r in pool if r["e_above_hull_eV"] is not None
-                 and r["e_above_hull_eV"] <= STABLE_E_ABOVE_HULL_EV)
-    prevalence = stable / len(pool) if pool else 0.0
-    calls = list(range(1, len(dft) + 1))
+    try:
+        spec = json.loads(campaign.get("spec_json") or "{}")
+    except ValueError:
+        spec = {}
+    curve = results.discovery(dft, predictions, promotions, results.gap_window(spec))
 
     parity = []
     for row in dft:
@@ -240,33 +232,11 @@ def campaign_view(reader: Reader, campaign: dict[str, Any]) -> dict[str, Any]:
                        "predicted": predicted["formation_energy_per_atom_eV"],
                        "sigma": predicted["formation_energy_sigma_eV"],
                        "dft": row["formation_energy_per_atom_eV"]})
-
-    promoted = []
-    for item in promotions:
-        values = {v["name"]: v["value"] for v in json.loads(item["values_json"] or "[]")}
-        best = dft_by_candidate.get(item["candidate_id"]) \
-            or latest_prediction.get(item["candidate_id"])
-        row = best or {}
-        promoted.append({
-            "id": row.get("record_id"),
-            "candidate_id": item["candidate_id"],
-            "reduced_formula": item["reduced_formula"],
-            "reason": item["reason"],
-            "spacegroup_number": row.get("spacegroup_number"),
-            "formation_energy_per_atom": values.get("formation_energy_per_atom",
-                                                    row.get("formation_energy_per_atom_eV")),
-            "e_above_hull": values.get("e_above_hull", row.get("e_above_hull_eV")),
-            "mp_id": row.get("mp_id"),
-            "round": row.get("round"),
-        })
     return {"campaign_id": cid, "name": campaign["name"],
             "started_at_ms": campaign["started_at_ms"],
             "finished_at_ms": campaign["finished_at_ms"],
-            "rounds": rounds,
-            "discovery": {"dft_calls": calls, "found": found,
-                          "random_expected": [prevalence * k for k in calls],
-                          "prevalence": prevalence},
-            "parity": parity, "promoted": promoted}
+            "rounds": rounds, "discovery": curve.as_dict(), "parity": parity,
+            "promoted": results.promoted_rows(promotions, dft, predictions)}
 
 
 def _prediction_before(predictions: list[dict], dft_row: dict) -> dict | None:

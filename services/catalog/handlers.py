@@ -175,11 +175,16 @@ def on_promoted(event: CandidatePromoted, ctx: Ctx) -> None:
     values = [{"name": v.name, "value": v.value, "unit": v.unit, "sigma": v.sigma,
                "source": v.source} for v in event.values]
     catalog = ctx.ports.catalog
-    # The first promotion of a candidate is the one kept (one row per candidate).
+    # One row per candidate. A candidate promoted on its prediction and later confirmed by
+    # DFT keeps the DFT promotion (the stronger evidence, and what the discovery curve
+    # counts); otherwise the first is kept. Either arrival order ends in the same row.
     catalog.execute(
         "INSERT INTO promotions (campaign_id, candidate_id, reason, reduced_formula, "
         "values_json, model_cid, occurred_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (campaign_id, candidate_id) DO NOTHING",
+        "ON CONFLICT (campaign_id, candidate_id) DO UPDATE SET reason = excluded.reason, "
+        "values_json = excluded.values_json, model_cid = excluded.model_cid, "
+        "occurred_at_ms = excluded.occurred_at_ms "
+        "WHERE excluded.reason = 'dft_confirmed' AND promotions.reason != 'dft_confirmed'",
         (event.campaign_id, event.candidate_id, reason, event.reduced_formula,
          json.dumps(values), event.model_cid, _ms(event)))
     kept = _promoted(ctx, event.campaign_id, event.candidate_id)

@@ -222,3 +222,29 @@ def test_an_unreachable_broker_is_one_line_within_seconds(tmp_path, argv):
     line = _one_line(result)  # and none of librdkafka's reconnect lines
     assert f"Kafka at {address} did not answer" in line
     assert seconds < 20  # interpreter start and imports, plus the 5 s connect limit
+
+
+def _run_record(folder, status: str, home) -> None:
+    from materialabs.campaign import load_campaign
+    from materialabs.loop import RunRecord
+
+    RunRecord("00000000-0000-4000-8000-00000000000r", home, folder, False, 0, status, 1.0,
+              load_campaign(DEMO).to_event_fields()).write()
+
+
+def test_resume_refuses_what_it_cannot_carry_on(home, capsys, tmp_path):
+    assert "expected a campaign file" in refused(capsys, ["run"])
+    err = refused(capsys, ["run", "--resume", str(tmp_path / "nowhere")])
+    assert "no such report folder or home" in err
+    home.mkdir()
+    assert "no unfinished campaign" in refused(capsys, ["run", "--resume", str(home)])
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text("{not json")
+    assert "not a readable run record" in refused(capsys, ["run", "--resume",
+                                                            str(tmp_path / "r")])
+    _run_record(tmp_path / "done", "finished", home)
+    assert "has finished" in refused(capsys, ["run", "--resume", str(tmp_path / "done")])
+    _run_record(tmp_path / "cut", "partial", home)
+    assert "drop" in refused(capsys, ["run", str(DEMO), "--resume", str(tmp_path / "cut")])
+    assert "keeps its report folder" in refused(
+        capsys, ["run", "--resume", str(tmp_path / "cut"), "--report-dir", "elsewhere"])

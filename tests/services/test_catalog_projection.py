@@ -122,3 +122,30 @@ def test_the_read_model_takes_formula_and_space_group_from_crystals_only():
                 if FORBIDDEN.search(line):
                     offenders.append(f"{file.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == [], "formula / space group outside materialabs/crystals.py"
+
+
+def test_a_predicted_promotion_later_confirmed_by_dft_is_one_dft_confirmed_row(tmp_path):
+    """Either arrival order, redelivered or not: one row, the DFT confirmation."""
+    template = _context(tmp_path / "template")
+    confirmed = _events(template)[4]
+    predicted = template.event(CandidatePromoted(
+        candidate_id=confirmed.candidate_id, crystal=SRTIO3.as_record(),
+        reduced_formula="SrTiO3", chemical_system="O-Sr-Ti", reason="predicted_confidently",
+        model_cid="bafy-model", values=[{"name": "e_above_hull", "value": -0.4,
+                                         "unit": "eV/atom", "sigma": 0.1, "source": "model"}]),
+        campaign_id=CAMPAIGN)
+    seen = []
+    for number, order in enumerate([(predicted, confirmed), (confirmed, predicted),
+                                    (predicted, confirmed, predicted, confirmed)]):
+        ctx = _context(tmp_path / f"order-{number}")
+        for event in order:
+            list(dispatch(HANDLERS, event, ctx))
+        rows = ctx.ports.catalog.fetch("SELECT * FROM promotions")
+        assert [r["reason"] for r in rows] == ["dft_confirmed"], number
+        seen.append(rows)
+    assert seen[0] == seen[1] == seen[2]
+    # a prediction alone keeps its promotion
+    ctx = _context(tmp_path / "alone")
+    list(dispatch(HANDLERS, predicted, ctx))
+    assert [r["reason"] for r in ctx.ports.catalog.fetch("SELECT * FROM promotions")] == [
+        "predicted_confidently"]
