@@ -177,24 +177,42 @@ def _gpaw_section(report: Any, campaign_backend: str) -> list[str]:
         "content store under the CIDs below. Only for this report: the results were not "
         "fed back, so the campaign's DFT requests and promotions are unchanged.",
         "",
-        "The GPAW formation energies use GPAW's own elemental references computed with the "
-        "same quick settings (O from an O2 molecule in a box, no fitted corrections). They "
-        "are NOT on the Materials Project's scale the campaign used (MP applies fitted "
-        "corrections, e.g. for oxides), and quick settings are far from converged: read "
-        "them as a sign-and-magnitude check of a real calculation, not as the same number.",
+        "Two GPAW formation energies come from each total energy. \"own refs\": against "
+        "GPAW's own elemental references computed with the same quick settings (O from an "
+        "O2 molecule in a box, no fitted corrections); these are NOT on the Materials "
+        "Project's scale the campaign used (MP applies fitted corrections, e.g. for "
+        "oxides), and quick settings are far from converged. \"MP scale\": against "
+        "chemical potentials fitted to MP formation energies of a few small MP compounds "
+        "computed with the same settings (`python -m materialabs.dft.gpaw_references "
+        f"show`): {report.mp_scale or 'no table'}. \"vs MP\" is the MP-scale value minus "
+        "MP's own, where the campaign's value is MP's label.",
         "",
     ]
     table = pd.DataFrame([{
         "candidate": c.candidate_id[:12], "formula": c.reduced_formula, "sites": c.sites,
-        "GPAW E_f quick (eV/atom)": _number(c.gpaw_formation_energy_per_atom_eV),
+        "GPAW E_f own refs (eV/atom)": _number(c.gpaw_formation_energy_per_atom_eV),
+        "GPAW E_f MP scale (eV/atom)": _number(
+            getattr(c, "gpaw_mp_scale_formation_energy_per_atom_eV", None)),
         "campaign E_f (eV/atom)": _campaign_value(c, campaign_backend),
+        "vs MP (eV/atom)": _vs_mp(c, campaign_backend),
         "wall time (s)": f"{c.wall_time_s:.1f}", "status": c.status,
         "output CID": f"`{c.output_cid}`" if c.output_cid else "",
     } for c in report.checks])
     lines += [table.to_markdown(index=False, disable_numparse=True), ""]  # keep 3 decimals
     lines += [f"- {c.reduced_formula}: {c.message}" for c in report.checks
               if c.status != "ok" and c.message]
+    lines += [f"- {c.reduced_formula}, MP scale: {c.mp_scale_message}" for c in report.checks
+              if c.status == "ok" and getattr(c, "mp_scale_message", "")]
     return lines
+
+
+def _vs_mp(check: Any, campaign_backend: str) -> str:
+    """MP-scale GPAW minus MP's value, only where the campaign's value is MP's label."""
+    mp_scale = getattr(check, "gpaw_mp_scale_formation_energy_per_atom_eV", None)
+    if (mp_scale is None or check.campaign_value_eV is None or check.campaign_source != "dft"
+            or campaign_backend != "replay"):
+        return ""
+    return f"{mp_scale - check.campaign_value_eV:+.3f}"
 
 
 def _campaign_value(check: Any, campaign_backend: str) -> str:

@@ -5,7 +5,8 @@ to ``JOBDIR/result.json``. Started and, at its time limit, killed by
 :func:`materialabs.dft.gpaw.run_worker`; it imports GPAW, the caller never does.
 
 Job kinds:
-  ``crystal``    a single point (or a short position relaxation) of the given crystal;
+  ``crystal``    a single point of the given crystal, or a bounded relaxation (positions, or
+                 cell + positions) and the energy at its end;
   ``reference``  the elemental reference phase of one element (see :func:`reference_atoms`).
 """
 
@@ -25,6 +26,7 @@ DIATOMIC_BOND_A = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99, "Br":
                    "I": 2.67}
 TRIPLET_DIMERS = {"O"}  # O2's ground state is a spin triplet
 NOBLE_GASES = {"He", "Ne", "Ar", "Kr", "Xe", "Rn"}
+DEFAULT_RELAX_MAX_SITES = 8  # GpawSettings.relax_max_sites
 
 
 def crystal_atoms(record: dict[str, Any]) -> Any:
@@ -140,11 +142,16 @@ def run_crystal(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
     atoms.calc = make_calculator(settings, workdir / "gpaw.txt", molecule=False,
                                  spin_polarized=spin)
     relax_steps = int(settings.get("relax_steps", 0))
-    if relax_steps > 0:
-        from ase.optimize import BFGS
-
-        BFGS(atoms, logfile=str(workdir / "relax.log")).run(
-            fmax=settings["relax_fmax_eV_per_A"], steps=relax_steps)
+    max_sites = int(settings.get("relax_max_sites", DEFAULT_RELAX_MAX_SITES))
+    relaxation: dict[str, Any] | None = None
+    note = ""
+    if relax_steps > 0 and len(atoms) > max_sites:
+        # A relaxation multiplies a single point's cost by its steps; past a few sites that
+        # is minutes to hours on this machine's cores, so the job stays a single point.
+        note = (f"not relaxed: {len(atoms)} sites is over the relaxation cap of {max_sites}; "
+                "single point on the given cell")
+    elif relax_steps > 0:
+        relaxation = relax(atoms, settings, workdir, relax_steps)
     energy = float(atoms.get_potential_energy())
     result: dict[str, Any] = {
         "energy_eV": energy,
@@ -152,10 +159,44 @@ def run_crystal(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
         "scf_iterations": scf_iterations(atoms.calc),
         "num_atoms": len(atoms),
         "relax_steps": relax_steps,
+        "note": note,
     }
-    if relax_steps > 0:
+    if relaxation is not None:
+        result["relaxation"] = relaxation
         result["relaxed_positions_A"] = atoms.get_positions().tolist()
+        result["relaxed_crystal"] = {"lattice_angstrom": atoms.cell.array.tolist(),
+                                     "species": atoms.get_chemical_symbols(),
+                                     "frac_coords": atoms.get_scaled_positions().tolist()}
     return result
+
+
+def relax(atoms: Any, settings: dict[str, Any], workdir: Path, steps: int) -> dict[str, Any]:
+    """BFGS on the positions, and on the cell too when ``relax_cell`` (ASE's
+    FrechetCellFilter: the cell's degrees of freedom in log-strain, driven by GPAW's
+    plane-wave stress). At most ``steps`` steps; the caller's time limit bounds the rest."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+    from ase.units import GPa
+
+    cell = bool(settings.get("relax_cell", False))
+    initial_energy = float(atoms.get_potential_energy())
+    initial_volume = float(atoms.get_volume())
+    target = FrechetCellFilter(atoms) if cell else atoms
+    optimizer = BFGS(target, logfile=str(workdir / "relax.log"))
+    converged = bool(optimizer.run(fmax=settings["relax_fmax_eV_per_A"], steps=steps))
+    forces = atoms.get_forces()
+    summary: dict[str, Any] = {
+        "cell_relaxed": cell,
+        "steps": int(optimizer.nsteps),
+        "converged": converged,
+        "initial_energy_eV": initial_energy,
+        "initial_volume_A3": initial_volume,
+        "final_volume_A3": float(atoms.get_volume()),
+        "max_force_eV_per_A": float(np.linalg.norm(forces, axis=1).max()),
+    }
+    if cell:
+        summary["stress_GPa"] = (atoms.get_stress(voigt=True) / GPa).tolist()
+    return summary
 
 
 def run_reference(job: dict[str, Any], workdir: Path) -> dict[str, Any]:
