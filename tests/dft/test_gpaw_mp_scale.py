@@ -175,6 +175,7 @@ def test_a_cell_over_the_relaxation_cap_is_a_single_point_saying_so(gpaw_ok, tmp
     assert relaxed_crystal(result) is None
 
 
+@pytest.mark.slow  # one 2-atom single point and the MP table: about 10 s on the loaded machine
 def test_mp_scale_nacl_reproduces_mps_value_within_the_stated_residual(gpaw_ok, tmp_path):
     from materialabs.datasets import load_mp_formation
 
