@@ -15,6 +15,9 @@ GPAW's total energies are relative to its PAW setups' reference atoms, not absol
 all-electron energies; only differences (formation energies) carry meaning across codes.
 Formation energies from here are therefore *not* on the Materials Project's scale (MP
 applies fitted corrections for O, F, transition metals...): do not mix them on one hull.
+``energy_scale="mp"`` instead takes chemical potentials fitted to MP formation energies at
+the same settings (:mod:`materialabs.dft.gpaw_references`, with a stated leave-one-out
+residual); each result's ``energy_scale`` says which.
 
 Install GPAW and the PAW setups with ``bash infra/gpaw/install.sh``.
 """

@@ -24,6 +24,7 @@ settings key; it is only ever made by the command, never at run time:
     python -m materialabs.dft.gpaw_references fit             # GpawSettings.quick()
     python -m materialabs.dft.gpaw_references fit --relaxed   # quick + cell relaxation
     python -m materialabs.dft.gpaw_references show            # tables and residuals
+    python -m materialabs.dft.gpaw_references check mp-1105   # MP phases outside the fit
 
 GPAW runs of the fit are cached per settings key and material id (file-locked, like
 :class:`~materialabs.dft.gpaw.ElementalReferences`), so a refit after changing the fit set
@@ -328,6 +329,28 @@ def _print_table(entry: Mapping[str, Any]) -> None:
               + ", ".join(entry["elements_without_compound"]))
 
 
+def _check(settings: GpawSettings, material_ids: Sequence[str]) -> int:
+    """Out-of-fit test: each phase's MP-scale GPAW formation energy against MP's."""
+    references = MpScaleReferences(settings)
+    errors = []
+    for point in fit_points(settings, material_ids, say=lambda line: None):
+        try:
+            value = references.formation_energy_per_atom(point.species, point.gpaw_energy_eV)
+        except MissingElement as error:
+            print(f"{point.material_id} {point.formula}: {error}")
+            continue
+        errors.append(value - point.mp_formation_energy_per_atom_eV)
+        in_fit = " (in the fit)" if point.material_id in FIT_COMPOUNDS + FIT_ELEMENTS else ""
+        print(f"{point.material_id} {point.formula}{in_fit}: GPAW on MP's scale "
+              f"{value:.3f}, MP {point.mp_formation_energy_per_atom_eV:.3f}, error "
+              f"{errors[-1]:+.3f} eV/atom ({point.wall_time_s:.1f} s)")
+    if errors:
+        print(f"RMS {float(np.sqrt(np.mean(np.square(errors)))):.3f} eV/atom over "
+              f"{len(errors)}; the table's leave-one-out RMS is "
+              f"{references.loo_rms_eV_per_atom:.3f}")
+    return 0
+
+
 def _settings(relaxed: bool) -> GpawSettings:
     return GpawSettings.quick_relaxed() if relaxed else GpawSettings.quick()
 
@@ -345,8 +368,14 @@ def main(argv: list[str] | None = None) -> int:
                      help="GPAW runs of the fit (default ~/.cache/materialabs/gpaw_mp_fit)")
     fit.add_argument("--table", type=Path, default=TABLE_PATH, help="where to write")
     show.add_argument("--all", action="store_true", help="every stored settings key")
+    check = actions.add_parser("check", help="GPAW (MP scale) vs MP on MP phases, e.g. "
+                                             "ones outside the fit")
+    check.add_argument("material_ids", nargs="+", metavar="MP_ID")
+    check.add_argument("--relaxed", action="store_true")
     args = parser.parse_args(argv)
     settings = _settings(args.relaxed)
+    if args.action == "check":
+        return _check(settings, args.material_ids)
     if args.action == "show":
         tables = load_tables()
         chosen = tables.values() if args.all else [tables.get(settings.key())]
