@@ -362,26 +362,44 @@ def _gpaw_section(report: Any, campaign_backend: str) -> list[Block]:
             "the content store under the CIDs below. Only for this report: the results were "
             "not fed back, so the campaign's DFT requests and promotions are unchanged."),
         Paragraph(
-            "The GPAW formation energies use GPAW's own elemental references computed with "
-            "the same quick settings (O from an O2 molecule in a box, no fitted corrections). "
-            "They are NOT on the Materials Project's scale the campaign used (MP applies "
-            "fitted corrections, e.g. for oxides), and quick settings are far from converged: "
-            "read them as a sign-and-magnitude check of a real calculation, not as the same "
-            "number."),
-        Table(("candidate", "formula", "sites", "GPAW E_f quick (eV/atom)",
-               "campaign E_f (eV/atom)", "wall time (s)", "status", "output CID"),
+            "Two GPAW formation energies come from each total energy. \"own refs\": against "
+            "GPAW's own elemental references computed with the same quick settings (O from an "
+            "O2 molecule in a box, no fitted corrections); these are NOT on the Materials "
+            "Project's scale the campaign used (MP applies fitted corrections, e.g. for "
+            "oxides), and quick settings are far from converged. \"MP scale\": against "
+            "chemical potentials fitted to MP formation energies of a few small MP compounds "
+            "computed with the same settings (`python -m materialabs.dft.gpaw_references "
+            f"show`): {report.mp_scale or 'no table'}. \"vs MP\" is the MP-scale value minus "
+            "MP's own, where the campaign's value is MP's label."),
+        Table(("candidate", "formula", "sites", "GPAW E_f own refs (eV/atom)",
+               "GPAW E_f MP scale (eV/atom)", "campaign E_f (eV/atom)", "vs MP (eV/atom)",
+               "wall time (s)", "status", "output CID"),
               tuple((c.candidate_id[:12], c.reduced_formula, str(c.sites),
                      _number(c.gpaw_formation_energy_per_atom_eV),
-                     _campaign_value(c, campaign_backend), f"{c.wall_time_s:.1f}", c.status,
+                     _number(c.gpaw_mp_scale_formation_energy_per_atom_eV),
+                     _campaign_value(c, campaign_backend), _vs_mp(c, campaign_backend),
+                     f"{c.wall_time_s:.1f}", c.status,
                      f"`{c.output_cid}`" if c.output_cid else "")
                     for c in report.checks),
-              (False, False, True, True, True, True, False, False)),
+              (False, False, True, True, True, True, True, True, False, False)),
     ]
     problems = tuple(f"{c.reduced_formula}: {c.message}" for c in report.checks
                      if c.status != "ok" and c.message)
+    problems += tuple(f"{c.reduced_formula}, MP scale: {c.mp_scale_message}"
+                      for c in report.checks
+                      if c.status == "ok" and c.mp_scale_message)
     if problems:
         blocks.append(Bullets(problems))
     return blocks
+
+
+def _vs_mp(check: Any, campaign_backend: str) -> str:
+    """MP-scale GPAW minus MP's value, only where the campaign's value is MP's label."""
+    mp_scale = getattr(check, "gpaw_mp_scale_formation_energy_per_atom_eV", None)
+    if (mp_scale is None or check.campaign_value_eV is None or check.campaign_source != "dft"
+            or campaign_backend != "replay"):
+        return ""
+    return f"{mp_scale - check.campaign_value_eV:+.3f}"
 
 
 def _campaign_value(check: Any, campaign_backend: str) -> str:

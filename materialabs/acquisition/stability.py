@@ -151,6 +151,20 @@ class HullReference:
                              f"the known phases are on {self.scale!r}; they cannot share a hull")
         return formation_energy_per_atom_eV - self.hull_energy_per_atom(formula)
 
+    def e_above_hull_of(self, formula: str | Composition, result: Any) -> float:
+        """Energy above hull of a DFT result (``formation_energy_per_atom_eV`` and
+        ``energy_scale``, as ``materialabs.dft.DftResult``): refused, naming both scales,
+        unless the result states this hull's scale (a result that states none is refused)."""
+        energy = getattr(result, "formation_energy_per_atom_eV", None)
+        scale = getattr(result, "energy_scale", "")
+        if energy is None:
+            raise ValueError(f"energy above hull of {formula}: the result has no formation "
+                             "energy")
+        if not scale:
+            raise ValueError(f"energy above hull of {formula}: the result states no energy "
+                             f"scale; the known phases are on {self.scale!r}")
+        return self.e_above_hull(formula, float(energy), scale=scale)
+
     def e_above_hull_many(self, formulas: Sequence[str],
                           formation_energies_per_atom_eV: Sequence[float]) -> np.ndarray:
         return np.array([self.e_above_hull(f, e) for f, e in

@@ -14,6 +14,10 @@ examples:
       real plane-wave DFT (GPAW, coarse test settings): total energy, formation energy
       against cached elemental references, band gap
   materialabs dft run POSCAR --backend gpaw --ecut 500 --kpoint-density 4 --relax-steps 10
+  materialabs dft run MgO.cif --backend gpaw --quick --scale mp
+      formation energy on the Materials Project's scale (chemical potentials fitted at
+      the same settings: python -m materialabs.dft.gpaw_references show)
+  materialabs dft run NaCl.cif --backend gpaw --quick --relax-steps 30 --relax-cell
   materialabs dft run candidates.json --backend replay --json
       recorded Materials Project labels for structures of the shared MP set;
       any other structure is reported no_label
@@ -50,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="k-points per Å⁻¹ (default 3.0)")
     gpaw.add_argument("--relax-steps", type=int, default=0,
                       help="BFGS steps on atomic positions before the energy (default 0)")
+    gpaw.add_argument("--relax-cell", action="store_true",
+                      help="relax the cell too (FrechetCellFilter on GPAW's stress; cells of "
+                           "at most 8 sites, larger ones stay a single point)")
+    gpaw.add_argument("--scale", choices=["gpaw", "mp"], default="gpaw",
+                      help="formation energies against GPAW's own elemental references "
+                           "(default) or on MP's scale via fitted chemical potentials (needs "
+                           "a fitted table for the settings)")
     gpaw.add_argument("--reference-cache", type=Path, default=None, metavar="DIR",
                       help="elemental reference energies (default "
                            "~/.cache/materialabs/gpaw_references)")
@@ -107,12 +118,19 @@ def _backend(args: argparse.Namespace):
                         "run: bash infra/gpaw/install.sh")
     base = GpawSettings.quick() if args.quick else GpawSettings()
     overrides = {k: v for k, v in {"ecut_eV": args.ecut, "kpoint_density": args.kpoint_density,
-                                   "relax_steps": args.relax_steps or None}.items()
+                                   "relax_steps": args.relax_steps or None,
+                                   "relax_cell": args.relax_cell or None}.items()
                  if v is not None}
     from dataclasses import replace
 
+    from materialabs.dft.gpaw_references import MissingTable
+
     settings = replace(base, **overrides)
-    return GpawBackend(settings, references=ElementalReferences(settings, args.reference_cache))
+    try:
+        return GpawBackend(settings, references=ElementalReferences(settings, args.reference_cache),
+                           energy_scale=args.scale)
+    except MissingTable as error:
+        raise UserError(str(error)) from error
 
 
 def _store():

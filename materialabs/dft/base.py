@@ -6,7 +6,11 @@ A backend takes a :class:`~materialabs.crystals.Crystal` and a time limit and re
 ``no_label``. The result carries the raw output as bytes; the caller stores them in the
 content store and keeps the CID (backends know nothing about storage).
 
-Energies are in eV (total) and eV/atom (formation); the band gap in eV.
+Energies are in eV (total) and eV/atom (formation); the band gap in eV. A formation energy
+is only meaningful against references: ``energy_scale`` names them (``"mp-formation-eV/atom"``
+for the Materials Project's, :data:`materialabs.acquisition.stability.MP_SCALE`; GPAW's own
+elemental references carry their settings key), and a hull only takes its own scale
+(:meth:`~materialabs.acquisition.stability.HullReference.e_above_hull_of`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class DftResult:
     attempts: int = 1
     message: str = ""
     num_atoms: int | None = None
+    energy_scale: str = ""  # what the formation energy is relative to; "" = not stated
 
     @property
     def ok(self) -> bool:

@@ -6,6 +6,12 @@ dft-runner runs a job (``materialabs.dft.job.run_job``) with a GPAW backend at
 :meth:`GpawSettings.quick` settings, stores the output in the content store like any other
 DFT result, and returns one row per call for the report.
 
+Each check reports two formation energies from the same GPAW total energy: against GPAW's
+own elemental references (another scale than the campaign's), and on the Materials
+Project's scale through chemical potentials fitted at the same settings
+(:mod:`materialabs.dft.gpaw_references`, with its leave-one-out residual), which the report
+compares with MP's own value where the campaign's label came from MP.
+
 The ``DftCompleted`` events it gets back are *not* published: the acquisition service
 would promote on them and the retrainer would train on them, and GPAW's quick energies are
 on another scale than the campaign's. The campaign's DFT requests and promotions stay
@@ -62,6 +68,10 @@ class GpawCheck:
     status: str                 # ok | failed | timeout | skipped
     message: str
     output_cid: str | None
+    # from the same total energy, on MP's scale (fitted chemical potentials); None with a
+    # reason in mp_scale_message when the table lacks the settings or an element
+    gpaw_mp_scale_formation_energy_per_atom_eV: float | None = None
+    mp_scale_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class GpawCheckReport:
     checks: tuple[GpawCheck, ...] = ()
     settings: str = ""          # human-readable settings, for the report
     wall_time_s: float = 0.0
+    mp_scale: str = ""          # the fitted MP-scale table used, and its residual
 
 
 def parse_check_count(text: str) -> int:
@@ -127,9 +138,7 @@ def run_gpaw_checks(candidates: Sequence[CheckCandidate], count: int, *, store: 
 
     started = time.monotonic()
     settings = GpawSettings.quick()
-    described = (f"PBE, plane waves {settings.ecut_eV:g} eV, {settings.kpoint_density:g} "
-                 f"k-points/Å⁻¹, {settings.smearing_eV:g} eV Fermi smearing, no relaxation "
-                 f"(GpawSettings.quick(), key {settings.key()})")
+    described = f"GpawSettings.quick(): {settings.describe()}"
     picked = pick_candidates(candidates, count)
     if not gpaw_available():
         return GpawCheckReport("skipped: GPAW is not installed "
@@ -139,6 +148,7 @@ def run_gpaw_checks(candidates: Sequence[CheckCandidate], count: int, *, store: 
                                "nothing small enough for a quick real DFT check",
                                settings=described)
     backend, references = _quick_backend(settings, cache_dir)
+    mp_scale, mp_described = _mp_scale(settings)
     checks = []
     for number, candidate in enumerate(picked, 1):
         label = f"GPAW check {number}/{len(picked)}: {candidate.reduced_formula} " \
@@ -152,7 +162,8 @@ def run_gpaw_checks(candidates: Sequence[CheckCandidate], count: int, *, store: 
         limit = min(per_call_timeout_s, remaining)
         references.timeout_s = limit  # a missing reference is computed inside the job's call
         say(f"{label} ...")
-        check = _run_one(candidate, backend, limit, store, campaign_id, round_number)
+        check = _run_one(candidate, backend, limit, store, campaign_id, round_number,
+                         mp_scale)
         checks.append(check)
         energy = check.gpaw_formation_energy_per_atom_eV
         say(f"{label}: {check.status}" + (f", E_f {energy:.3f} eV/atom" if energy is not None
@@ -161,7 +172,23 @@ def run_gpaw_checks(candidates: Sequence[CheckCandidate], count: int, *, store: 
     ok = sum(1 for c in checks if c.status == "ok")
     elapsed = time.monotonic() - started
     return GpawCheckReport(f"{ok} of {len(checks)} GPAW checks ok in {elapsed:.0f} s",
-                           tuple(checks), described, elapsed)
+                           tuple(checks), described, elapsed, mp_described)
+
+
+def _mp_scale(settings: Any) -> tuple[Any, str]:
+    """The fitted MP-scale table of these settings and a line describing it (or why none)."""
+    from materialabs.dft.gpaw_references import COMMAND, MissingTable, MpScaleReferences
+
+    try:
+        table = MpScaleReferences(settings)
+    except MissingTable as error:
+        return None, str(error)
+    entry = table.entry
+    return table, (f"chemical potentials fitted {entry.get('fitted_at', '?')} on "
+                   f"{len(entry['phases'])} MP phases at the same settings; leave-one-out "
+                   f"residual over {entry['loo_compounds']} compounds: RMS "
+                   f"{entry['loo_rms_eV_per_atom']:.3f}, max "
+                   f"{entry['loo_max_abs_eV_per_atom']:.3f} eV/atom (`{COMMAND} show`)")
 
 
 def _quick_backend(settings: Any, cache_dir: Path | None) -> tuple[Any, Any]:
@@ -172,7 +199,7 @@ def _quick_backend(settings: Any, cache_dir: Path | None) -> tuple[Any, Any]:
 
 
 def _run_one(candidate: CheckCandidate, backend: Any, timeout_s: float, store: Any,
-             campaign_id: str, round_number: int) -> GpawCheck:
+             campaign_id: str, round_number: int, mp_scale: Any = None) -> GpawCheck:
     """As the dft-runner runs a job (``run_job``), so the output is stored as for any DFT job."""
     from materialabs.dft.job import run_job
     from materialabs.events.types import DftRequested
@@ -184,6 +211,17 @@ def _run_one(candidate: CheckCandidate, backend: Any, timeout_s: float, store: A
     started = time.monotonic()
     completed = run_job(request, candidate.crystal, {"gpaw": backend}, store, timeout_s)
     energy = completed.formation_energy_per_atom_eV
+    mp_energy, mp_message = None, ""
+    if mp_scale is None:
+        mp_message = "no fitted MP-scale table for these settings"
+    elif completed.total_energy_eV is not None:
+        from materialabs.dft.gpaw_references import MissingElement
+
+        try:
+            mp_energy = mp_scale.formation_energy_per_atom(candidate.crystal.species,
+                                                           completed.total_energy_eV)
+        except MissingElement as error:
+            mp_message = str(error)
     return GpawCheck(
         candidate_id=candidate.candidate_id, reduced_formula=candidate.reduced_formula,
         sites=candidate.sites,
@@ -194,7 +232,8 @@ def _run_one(candidate: CheckCandidate, backend: Any, timeout_s: float, store: A
         # the whole call: the job plus any elemental reference computed for it
         wall_time_s=time.monotonic() - started,
         status=completed.status.value, message=completed.message,
-        output_cid=completed.output_cid)
+        output_cid=completed.output_cid,
+        gpaw_mp_scale_formation_energy_per_atom_eV=mp_energy, mp_scale_message=mp_message)
 
 
 def _skipped(candidate: CheckCandidate, message: str) -> GpawCheck:

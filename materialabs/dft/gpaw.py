@@ -15,6 +15,9 @@ GPAW's total energies are relative to its PAW setups' reference atoms, not absol
 all-electron energies; only differences (formation energies) carry meaning across codes.
 Formation energies from here are therefore *not* on the Materials Project's scale (MP
 applies fitted corrections for O, F, transition metals...): do not mix them on one hull.
+``energy_scale="mp"`` instead takes chemical potentials fitted to MP formation energies at
+the same settings (:mod:`materialabs.dft.gpaw_references`, with a stated leave-one-out
+residual); each result's ``energy_scale`` says which.
 
 Install GPAW and the PAW setups with ``bash infra/gpaw/install.sh``.
 """
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +53,10 @@ class GpawSettings:
     """One consistent set of numerical settings.
 
     ``kpoint_density`` is k-points per Å⁻¹ along each reciprocal vector (2π included,
-    ASE's and GPAW's convention); a Γ-centred grid. ``relax_steps`` > 0 runs that many BFGS
-    steps on the atomic positions (cell fixed) before the final energy.
+    ASE's and GPAW's convention); a Γ-centred grid. ``relax_steps`` > 0 runs up to that many
+    BFGS steps before the final energy: on the atomic positions, and with ``relax_cell`` on
+    the cell as well (ASE's FrechetCellFilter on GPAW's plane-wave stress). Cells of more
+    than ``relax_max_sites`` sites are not relaxed (single point, and the result says so).
     """
 
     ecut_eV: float = 400.0
@@ -63,11 +68,20 @@ class GpawSettings:
     relax_fmax_eV_per_A: float = 0.05
     threads: int = 1  # BLAS/OpenMP threads per job; jobs are parallel, not threads
     molecule_box_A: float = 8.0  # cubic box for diatomic/atomic gas references
+    relax_cell: bool = False
+    relax_max_sites: int = 8
 
     def key(self) -> str:
-        """Stable hash of the settings that change energies (not threads)."""
+        """Stable hash of the settings that change energies (not threads).
+
+        Fields added after the first cached references enter the hash only when they differ
+        from their defaults, so the keys (and caches) of the settings before them stay valid.
+        """
         fields = asdict(self)
         fields.pop("threads")
+        for name, default in _LATER_FIELDS.items():
+            if fields[name] == default:
+                fields.pop(name)
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -75,6 +89,30 @@ class GpawSettings:
     def quick(cls) -> GpawSettings:
         """Coarse settings for tests and demos: seconds per 2-atom cell, not publishable."""
         return cls(ecut_eV=250.0, kpoint_density=1.5, molecule_box_A=6.0)
+
+    @classmethod
+    def quick_relaxed(cls, steps: int = 30) -> GpawSettings:
+        """Quick settings with a bounded cell + positions relaxation (cells up to 8 sites)."""
+        return replace(cls.quick(), relax_steps=steps, relax_cell=True,
+                       relax_fmax_eV_per_A=0.05)
+
+    def describe(self) -> str:
+        """The settings in words, for reports."""
+        if self.relax_steps > 0:
+            what = "cell + positions" if self.relax_cell else "positions"
+            relax = (f"BFGS relaxation of the {what}, at most {self.relax_steps} steps to "
+                     f"{self.relax_fmax_eV_per_A:g} eV/Å, cells of at most "
+                     f"{self.relax_max_sites} sites")
+        else:
+            relax = "no relaxation"
+        return (f"{self.xc}, plane waves {self.ecut_eV:g} eV, {self.kpoint_density:g} "
+                f"k-points/Å⁻¹, {self.smearing_eV:g} eV Fermi smearing, "
+                f"{'spin-polarised' if self.spin_polarized else 'spin-paired'}, {relax} "
+                f"(key {self.key()})")
+
+
+# Fields after the first release, with the defaults that leave ``GpawSettings.key`` unchanged.
+_LATER_FIELDS: dict[str, Any] = {"relax_cell": False, "relax_max_sites": 8}
 
 
 class GpawUnavailable(RuntimeError):
@@ -219,22 +257,66 @@ class ElementalReferences:
 
 # -- the backend ----------------------------------------------------------------------------
 
+ENERGY_SCALES = ("gpaw", "mp")
+
+
+def gpaw_scale(settings: GpawSettings) -> str:
+    """The scale label of formation energies against GPAW's own elemental references."""
+    return f"gpaw-elements-{settings.key()}-eV/atom"
+
+
 class GpawBackend:
-    """``DftBackend`` running GPAW in plane-wave mode with fixed settings."""
+    """``DftBackend`` running GPAW in plane-wave mode with fixed settings.
+
+    ``energy_scale``: ``"gpaw"`` (the default) takes formation energies against GPAW's own
+    elemental references computed with the same settings (:class:`ElementalReferences`);
+    ``"mp"`` against chemical potentials fitted to Materials Project formation energies at
+    the same settings (:mod:`materialabs.dft.gpaw_references`), so they share MP's hull,
+    within the table's stated leave-one-out residual. The result's ``energy_scale`` says
+    which, and ``HullReference.e_above_hull_of`` only takes its own.
+    """
 
     name = "gpaw"
 
     def __init__(self, settings: GpawSettings | None = None, *,
                  references: ElementalReferences | None = None,
-                 with_formation_energy: bool = True) -> None:
+                 with_formation_energy: bool = True, energy_scale: str = "gpaw",
+                 mp_references: Any = None) -> None:
         self.settings = settings or GpawSettings()
+        if energy_scale not in ENERGY_SCALES:
+            raise ValueError(f"GPAW energy_scale {energy_scale!r}: expected one of "
+                             f"{', '.join(ENERGY_SCALES)}")
+        self.energy_scale = energy_scale
         self.references = references or ElementalReferences(self.settings)
         if self.references.settings != self.settings:
             raise ValueError("references were computed with other settings than the jobs; "
                              "formation energies would mix two energy scales")
+        self.mp_references = None
+        if energy_scale == "mp":
+            from materialabs.dft.gpaw_references import MpScaleReferences
+
+            # a missing table is refused here (MissingTable names the command that fits it)
+            self.mp_references = mp_references or MpScaleReferences(self.settings)
+            if self.mp_references.settings.key() != self.settings.key():
+                raise ValueError("MP-scale chemical potentials were fitted with other settings "
+                                 "than the jobs; formation energies would mix two scales")
         self.with_formation_energy = with_formation_energy
 
+    @property
+    def scale(self) -> str:
+        if self.mp_references is not None:
+            return str(self.mp_references.scale)
+        return gpaw_scale(self.settings)
+
     def run(self, crystal: Crystal, timeout_s: float | None = None) -> DftResult:
+        if self.mp_references is not None and self.with_formation_energy:
+            missing = sorted(set(crystal.species) - set(self.mp_references.potentials))
+            if missing:  # before any DFT: the job's energy could not be put on MP's scale
+                return failed(self.name, f"{crystal.reduced_formula}: no fitted MP-scale "
+                              f"chemical potential for {', '.join(missing)} at GPAW settings "
+                              f"{self.settings.key()} (the table has "
+                              f"{', '.join(sorted(self.mp_references.potentials))}); "
+                              "nothing was computed")
         job = {"kind": "crystal", "crystal": crystal.as_record(),
                "settings": asdict(self.settings)}
         outcome = run_worker(job, timeout_s, self.settings.threads)
@@ -247,7 +329,7 @@ class GpawBackend:
         if self.with_formation_energy:
             try:
                 formation = self._formation_energy_per_atom(crystal, total)
-            except RuntimeError as error:
+            except (RuntimeError, KeyError) as error:
                 return failed(self.name, f"job finished (E={total:.4f} eV) but {error}",
                               outcome.wall_time_s, output=self._output(crystal, outcome, None))
         return DftResult(
@@ -258,12 +340,33 @@ class GpawBackend:
             band_gap_eV=payload.get("band_gap_eV"),
             wall_time_s=outcome.wall_time_s,
             output=self._output(crystal, outcome, formation),
-            message=f"GPAW {payload.get('gpaw_version', '?')}, "
-                    f"{payload.get('scf_iterations', '?')} SCF iterations",
+            message=self._message(payload),
             num_atoms=crystal.num_sites,
+            energy_scale=self.scale if formation is not None else "",
         )
 
+    def _message(self, payload: dict[str, Any]) -> str:
+        parts = [f"GPAW {payload.get('gpaw_version', '?')}, "
+                 f"{payload.get('scf_iterations', '?')} SCF iterations"]
+        relaxation = payload.get("relaxation")
+        if relaxation:
+            what = "cell + positions" if relaxation["cell_relaxed"] else "positions"
+            parts.append(f"relaxed ({what}) in {relaxation['steps']} steps, "
+                         f"{'converged' if relaxation['converged'] else 'NOT converged'}, "
+                         f"E {relaxation['initial_energy_eV']:.4f} -> "
+                         f"{payload['energy_eV']:.4f} eV")
+        if payload.get("note"):
+            parts.append(str(payload["note"]))
+        if self.mp_references is not None:
+            loo = self.mp_references.loo_rms_eV_per_atom
+            parts.append("formation energy on MP's scale via fitted chemical potentials"
+                         + (f" (leave-one-out RMS {loo:.3f} eV/atom)" if loo is not None else ""))
+        return "; ".join(parts)
+
     def _formation_energy_per_atom(self, crystal: Crystal, total_energy_eV: float) -> float:
+        if self.mp_references is not None:
+            return float(self.mp_references.formation_energy_per_atom(crystal.species,
+                                                                      total_energy_eV))
         reference_sum = sum(self.references.energy_per_atom(symbol) for symbol in crystal.species)
         return (total_energy_eV - reference_sum) / crystal.num_sites
 
@@ -279,6 +382,16 @@ class GpawBackend:
             "wall_time_s": outcome.wall_time_s,
             "result": outcome.payload,
             "formation_energy_per_atom_eV": formation,
+            "energy_scale": self.scale,
             "gpaw_log": outcome.log,
         }
         return json.dumps(document, sort_keys=True).encode()
+
+
+def relaxed_crystal(result: DftResult) -> Crystal | None:
+    """The crystal at the end of a GPAW relaxation (from the result's output), or None when
+    the job did not relax (no relaxation asked, too many sites, or it failed)."""
+    if not result.output:
+        return None
+    record = json.loads(result.output).get("result", {}).get("relaxed_crystal")
+    return None if record is None else Crystal.from_record(record)

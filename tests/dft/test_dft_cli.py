@@ -56,3 +56,20 @@ def test_help_teaches_with_examples(capsys):
     out = capsys.readouterr().out
     assert "materialabs dft run NaCl.cif --backend gpaw" in out
     assert "install.sh" in out
+
+
+def test_mp_scale_names_an_element_outside_the_fitted_table(tmp_path, capsys):
+    poscar = tmp_path / "GaAs.vasp"
+    write(poscar, bulk("GaAs", "zincblende", a=5.65), format="vasp")
+    code = main(["dft", "run", str(poscar), "--quick", "--scale", "mp", "--json",
+                 "--reference-cache", str(tmp_path / "refs")])
+    record = json.loads(capsys.readouterr().out.strip())
+    assert code == 1 and record["status"] == "failed"
+    assert "no fitted MP-scale chemical potential for As" in record["message"]
+
+
+def test_mp_scale_without_a_table_for_the_settings_is_a_usage_error(tmp_path, capsys):
+    poscar = tmp_path / "Si.vasp"
+    write(poscar, bulk("Si", "diamond", a=5.43), format="vasp")
+    assert main(["dft", "run", str(poscar), "--quick", "--ecut", "321", "--scale", "mp"]) == 2
+    assert "gpaw_references fit" in capsys.readouterr().err

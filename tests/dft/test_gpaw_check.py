@@ -64,6 +64,12 @@ def test_the_check_reports_a_finite_gpaw_formation_energy(checked):
                and line.startswith("|"))
     assert f"{energy:.3f}" in row and "ok" in row
     assert "NOT on the Materials Project's scale" in section
+    # the same total energy on MP's scale (fitted chemical potentials), in the same row
+    on_mp = check.gpaw_mp_scale_formation_energy_per_atom_eV
+    assert on_mp is not None and math.isfinite(on_mp), check.mp_scale_message
+    assert f"{on_mp:.3f}" in row and "leave-one-out residual" in section
+    if check.campaign_source == "dft":  # the campaign's value is MP's label: compared
+        assert f"{on_mp - check.campaign_value_eV:+.3f}" in row
     stored = json.loads(ports.store().get(check.output_cid))  # stored like any DFT output
     assert stored["backend"] == "gpaw" and stored["settings"]["ecut_eV"] == 250.0
     assert (outcome.report.parent / "gpaw_check.csv").stat().st_size > 0
