@@ -26,12 +26,14 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from materialabs.mlip import KNOWN_POTENTIALS
 from materialabs.records import ELEMENTS
 from materialabs.records import PROPERTIES as PROPERTY_SPECS
 
 POLICIES = ("random", "greedy", "uncertainty", "ucb", "ei", "thompson", "pareto")
 METHODS = ("saps", "airss", "pool")
 BACKENDS = ("replay", "gpaw", "mlip")
+RELAXERS = KNOWN_POTENTIALS  # interatomic potentials the generator can relax with
 DIRECTIONS = ("minimize", "maximize", "window")
 PROPERTIES = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV",
               "e_above_hull": "eV/atom"}
@@ -86,6 +88,11 @@ class Campaign:
     max_sites: int = 20
     seed: int = 0
     wall_time_budget_s: float = 600.0
+    # The generator relaxes SAPS and AIRSS candidates with this interatomic potential
+    # (materialabs.mlip) before the predictor scores them; "" = not relaxed.
+    relax: str = ""
+    relax_max_steps: int = 60
+    relax_fmax: float = 0.1                # eV/Å
 
     @property
     def batch_size(self) -> int:
@@ -94,9 +101,9 @@ class Campaign:
     def to_event_fields(self) -> dict[str, Any]:
         """Payload fields of a CampaignStarted event (envelope excluded).
 
-        ``parents`` and ``wall_time_budget_s`` have no field of their own in the schema and
-        travel in ``policy_params_json``; the schema leaves no room for them to collide with
-        a policy parameter (``POLICY_PARAMS``).
+        ``parents``, ``wall_time_budget_s`` and the ``relax*`` keys have no field of their
+        own in the schema and travel in ``policy_params_json``; the schema leaves no room for
+        them to collide with a policy parameter (``POLICY_PARAMS``).
         """
         return {
             "name": self.name,
@@ -107,7 +114,10 @@ class Campaign:
             "policy": self.policy,
             "policy_params_json": json.dumps(
                 {**self.policy_params, "parents": self.parents,
-                 "wall_time_budget_s": self.wall_time_budget_s}, sort_keys=True),
+                 "wall_time_budget_s": self.wall_time_budget_s,
+                 **({"relax": self.relax, "relax_max_steps": self.relax_max_steps,
+                     "relax_fmax": self.relax_fmax} if self.relax else {})},
+                sort_keys=True),
             "dft_backend": self.dft_backend,
             "dft_budget": self.dft_budget,
             "rounds": self.rounds,
@@ -127,6 +137,9 @@ class Campaign:
             methods=tuple(payload["methods"]), policy=payload["policy"],
             parents=extra.pop("parents", "mp"),
             wall_time_budget_s=float(extra.pop("wall_time_budget_s", 600.0)),
+            relax=str(extra.pop("relax", "")),
+            relax_max_steps=int(extra.pop("relax_max_steps", 60)),
+            relax_fmax=float(extra.pop("relax_fmax", 0.1)),
             policy_params=extra, dft_backend=payload["dft_backend"],
             dft_budget=payload["dft_budget"], rounds=payload["rounds"],
             candidates_per_round=payload["candidates_per_round"],
@@ -344,6 +357,9 @@ SCHEMA: dict[str, Check] = {
     "max_sites": _integer(1, 200),
     "seed": _integer(0, 2**63 - 1),  # Avro long; numpy refuses negative seeds
     "wall_time_budget_s": _number(0.0, WEEK_S, positive=True),
+    "relax": _choice(RELAXERS),
+    "relax_max_steps": _integer(1, 10_000),
+    "relax_fmax": _number(0.001, 10.0, positive=True),
 }
 _REQUIRED = {f.name for f in fields(Campaign)
              if f.default is MISSING and f.default_factory is MISSING}

@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 DEFAULT_FMAX = 0.05  # eV/Å, Matbench Discovery's and CHGNet's relaxation threshold
 DEFAULT_MAX_STEPS = 500
-# Torch threads for the potentials: the machine this runs on is shared (2 cores), so one
-# job uses at most this many, overridable by MATERIALABS_MLIP_THREADS.
-DEFAULT_THREADS = 2
+# Torch threads for the potentials, overridable by MATERIALABS_MLIP_THREADS. One: with two
+# on the loaded 2-core machine, CHGNet took 1.67 CPU-s per 5-atom call against 0.068 s with
+# one (OpenMP threads spinning while they wait for a core), and the services already run
+# several processes side by side.
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
