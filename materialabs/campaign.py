@@ -32,7 +32,8 @@ from materialabs.records import PROPERTIES as PROPERTY_SPECS
 
 POLICIES = ("random", "greedy", "uncertainty", "ucb", "ei", "thompson", "pareto")
 METHODS = ("saps", "airss", "pool")
-BACKENDS = ("replay", "gpaw", "mlip")
+# replay+mlip: the recorded MP label where a candidate matches one, else the potential's
+BACKENDS = ("replay", "gpaw", "mlip", "replay+mlip")
 RELAXERS = KNOWN_POTENTIALS  # interatomic potentials the generator can relax with
 DIRECTIONS = ("minimize", "maximize", "window")
 PROPERTIES = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV",
@@ -426,8 +427,9 @@ def _join(path: str, key: str) -> str:
 
 def _check_together(campaign: Campaign) -> None:
     """Rules between fields, checked on the campaign with its defaults filled in."""
-    if "pool" in campaign.methods and campaign.dft_backend != "replay":
-        raise _Bad("methods", "'pool' only with dft_backend = \"replay\" (the pool is the "
+    if "pool" in campaign.methods and not campaign.dft_backend.startswith("replay"):
+        raise _Bad("methods", "'pool' only with dft_backend = \"replay\" or \"replay+mlip\" "
+                              "(the pool is the "
                               "replay oracle's hidden structures)")
     if campaign.rounds > campaign.dft_budget:
         raise _Bad("rounds", f"expected at most dft_budget ({campaign.dft_budget}) rounds: "
