@@ -26,12 +26,15 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from materialabs.mlip import KNOWN_POTENTIALS
 from materialabs.records import ELEMENTS
 from materialabs.records import PROPERTIES as PROPERTY_SPECS
 
 POLICIES = ("random", "greedy", "uncertainty", "ucb", "ei", "thompson", "pareto")
 METHODS = ("saps", "airss", "pool")
-BACKENDS = ("replay", "gpaw")
+# replay+mlip: the recorded MP label where a candidate matches one, else the potential's
+BACKENDS = ("replay", "gpaw", "mlip", "replay+mlip")
+RELAXERS = KNOWN_POTENTIALS  # interatomic potentials the generator can relax with
 DIRECTIONS = ("minimize", "maximize", "window")
 PROPERTIES = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV",
               "e_above_hull": "eV/atom"}
@@ -86,6 +89,11 @@ class Campaign:
     max_sites: int = 20
     seed: int = 0
     wall_time_budget_s: float = 600.0
+    # The generator relaxes SAPS and AIRSS candidates with this interatomic potential
+    # (materialabs.mlip) before the predictor scores them; "" = not relaxed.
+    relax: str = ""
+    relax_max_steps: int = 60
+    relax_fmax: float = 0.1                # eV/Å
 
     @property
     def batch_size(self) -> int:
@@ -94,9 +102,9 @@ class Campaign:
     def to_event_fields(self) -> dict[str, Any]:
         """Payload fields of a CampaignStarted event (envelope excluded).
 
-        ``parents`` and ``wall_time_budget_s`` have no field of their own in the schema and
-        travel in ``policy_params_json``; the schema leaves no room for them to collide with
-        a policy parameter (``POLICY_PARAMS``).
+        ``parents``, ``wall_time_budget_s`` and the ``relax*`` keys have no field of their
+        own in the schema and travel in ``policy_params_json``; the schema leaves no room for
+        them to collide with a policy parameter (``POLICY_PARAMS``).
         """
         return {
             "name": self.name,
@@ -107,7 +115,10 @@ class Campaign:
             "policy": self.policy,
             "policy_params_json": json.dumps(
                 {**self.policy_params, "parents": self.parents,
-                 "wall_time_budget_s": self.wall_time_budget_s}, sort_keys=True),
+                 "wall_time_budget_s": self.wall_time_budget_s,
+                 **({"relax": self.relax, "relax_max_steps": self.relax_max_steps,
+                     "relax_fmax": self.relax_fmax} if self.relax else {})},
+                sort_keys=True),
             "dft_backend": self.dft_backend,
             "dft_budget": self.dft_budget,
             "rounds": self.rounds,
@@ -127,6 +138,9 @@ class Campaign:
             methods=tuple(payload["methods"]), policy=payload["policy"],
             parents=extra.pop("parents", "mp"),
             wall_time_budget_s=float(extra.pop("wall_time_budget_s", 600.0)),
+            relax=str(extra.pop("relax", "")),
+            relax_max_steps=int(extra.pop("relax_max_steps", 60)),
+            relax_fmax=float(extra.pop("relax_fmax", 0.1)),
             policy_params=extra, dft_backend=payload["dft_backend"],
             dft_budget=payload["dft_budget"], rounds=payload["rounds"],
             candidates_per_round=payload["candidates_per_round"],
@@ -344,6 +358,9 @@ SCHEMA: dict[str, Check] = {
     "max_sites": _integer(1, 200),
     "seed": _integer(0, 2**63 - 1),  # Avro long; numpy refuses negative seeds
     "wall_time_budget_s": _number(0.0, WEEK_S, positive=True),
+    "relax": _choice(RELAXERS),
+    "relax_max_steps": _integer(1, 10_000),
+    "relax_fmax": _number(0.001, 10.0, positive=True),
 }
 _REQUIRED = {f.name for f in fields(Campaign)
              if f.default is MISSING and f.default_factory is MISSING}
@@ -410,8 +427,9 @@ def _join(path: str, key: str) -> str:
 
 def _check_together(campaign: Campaign) -> None:
     """Rules between fields, checked on the campaign with its defaults filled in."""
-    if "pool" in campaign.methods and campaign.dft_backend != "replay":
-        raise _Bad("methods", "'pool' only with dft_backend = \"replay\" (the pool is the "
+    if "pool" in campaign.methods and not campaign.dft_backend.startswith("replay"):
+        raise _Bad("methods", "'pool' only with dft_backend = \"replay\" or \"replay+mlip\" "
+                              "(the pool is the "
                               "replay oracle's hidden structures)")
     if campaign.rounds > campaign.dft_budget:
         raise _Bad("rounds", f"expected at most dft_budget ({campaign.dft_budget}) rounds: "

@@ -28,9 +28,10 @@ Kafka client threads hung in a test (a worker blocked on a lock it inherited).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from materialabs.campaign import Campaign
@@ -63,6 +64,8 @@ class GeneratorPorts:
     """Campaign -> its known structures (id, crystal), the parents of round 0 onwards."""
     pool: Callable[[Campaign], list[tuple[str, Crystal]]] | None = None
     """The same shape, the hidden structures a ``pool`` campaign offers."""
+    relaxer: Callable[[str], Any] | None = None
+    """Potential name -> a ``materialabs.mlip.Potential``, for campaigns that relax."""
 
 
 def on_campaign_started(event: CampaignStarted, ctx: Context[GeneratorPorts]
@@ -144,12 +147,12 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
                                             deduplicator=deduplicator, config=config,
                                             report=report):
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid)
+            yield _generated(_relaxed(candidate, campaign, ctx, dropped), number, model_cid)
     if "airss" in campaign.methods and parents:
         for candidate in _airss(campaign, number, parents, deduplicator, report, dropped,
                                 campaign.candidates_per_round - pool_room - len(records)):
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid)
+            yield _generated(_relaxed(candidate, campaign, ctx, dropped), number, model_cid)
     if pool_room:
         dropped["from_pool"] = 0
         pool = ctx.ports.pool
@@ -159,7 +162,7 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
                                dropped):
             dropped["from_pool"] += 1
             records.append(candidate.crystal.as_record())
-            yield _generated(candidate, records[-1], number, model_cid)
+            yield _generated(candidate, number, model_cid)
     counts = report.as_dict()
     dropped["outside_chemical_space"] += counts.pop("outside_elements")
     counts = {**counts, **dropped, "emitted": len(records)}
@@ -169,13 +172,68 @@ def _generate_round(campaign: Campaign, campaign_id: str, book: dict, number: in
     return cursor + per_round, records
 
 
-def _generated(candidate: Candidate, record: dict[str, Any], number: int,
-               model_cid: str | None) -> CandidateGenerated:
+def _generated(candidate: Candidate, number: int, model_cid: str | None
+               ) -> CandidateGenerated:
     return CandidateGenerated(
-        candidate_id=candidate.candidate_id, crystal=record, method=candidate.method,
+        candidate_id=candidate.candidate_id, crystal=candidate.crystal.as_record(),
+        method=candidate.method,
         parent_ids=candidate.parent_ids,
         params_json=json.dumps(candidate.params, sort_keys=True, default=str),
         seed=candidate.seed, round=number, model_cid=model_cid)
+
+
+RELAX_TIMEOUT_S = 60.0  # per candidate; a relaxation cut short keeps its last step
+MAX_VOLUME_CHANGE = 2.0  # a relaxed cell beyond [1/2, 2] x the proposal's volume blew up
+
+
+def _relaxed(candidate: Candidate, campaign: Campaign, ctx: Context[GeneratorPorts],
+             counts: dict[str, Any]) -> Candidate:
+    """The candidate relaxed by the campaign's potential (positions and cell), or as
+    proposed when the campaign does not relax or the relaxation failed (counted).
+
+    The relaxed crystal gets its own content key as candidate id; the book and the
+    deduplicator keep the proposal, so later rounds are compared with what SAPS or AIRSS
+    made (relaxation is deterministic for a proposal)."""
+    if not campaign.relax:
+        return candidate
+    if ctx.ports.relaxer is None:
+        raise ValueError(f"campaign {campaign.name!r} relaxes with {campaign.relax!r}; the "
+                         "generator has no relaxer port")
+    potential = ctx.ports.relaxer(campaign.relax)
+    result = None
+    try:
+        result = potential.relax(candidate.crystal, fmax=campaign.relax_fmax,
+                                 max_steps=campaign.relax_max_steps, timeout_s=RELAX_TIMEOUT_S)
+        problem = _implausible(candidate.crystal, result)
+    except Exception as error:  # noqa: BLE001 — an engine failure keeps the proposal
+        problem = f"{type(error).__name__}: {error}"
+    if result is not None:
+        counts["relax_cpu_ms"] = counts.get("relax_cpu_ms", 0) + round(result.cpu_time_s * 1000)
+    if problem or result is None:
+        counts["relax_failed"] = counts.get("relax_failed", 0) + 1
+        return replace(candidate, params={**candidate.params,
+                                          "relaxation": {"potential": campaign.relax,
+                                                         "failed": problem[:200]}})
+    counts["relaxed"] = counts.get("relaxed", 0) + 1
+    counts["relax_converged"] = counts.get("relax_converged", 0) + int(result.converged)
+    relaxation = {"potential": campaign.relax, "steps": result.steps,
+                  "converged": result.converged, "timed_out": result.timed_out,
+                  "energy_per_atom_eV": round(result.energy_per_atom_eV, 6),
+                  "initial_energy_per_atom_eV":
+                      round(result.initial_energy_eV / candidate.crystal.num_sites, 6),
+                  "proposed_id": candidate.candidate_id}
+    return replace(candidate, crystal=result.crystal,
+                   params={**candidate.params, "relaxation": relaxation})
+
+
+def _implausible(proposed: Crystal, result: Any) -> str:
+    """Why a relaxation is not to be trusted ("" when it is)."""
+    if not math.isfinite(result.energy_eV):
+        return f"energy {result.energy_eV}"
+    ratio = result.crystal.volume_angstrom3 / proposed.volume_angstrom3
+    if not 1 / MAX_VOLUME_CHANGE <= ratio <= MAX_VOLUME_CHANGE:
+        return f"the cell volume changed {ratio:.2f}x"
+    return ""
 
 
 AIRSS_COMPOSITIONS_PER_ROUND = 2
