@@ -34,6 +34,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from materialabs import progress
 from materialabs.campaign import Campaign
 from materialabs.crystals import Crystal
 from materialabs.events import EventRecord
@@ -201,12 +202,14 @@ def _relaxed(candidate: Candidate, campaign: Campaign, ctx: Context[GeneratorPor
                          "generator has no relaxer port")
     potential = ctx.ports.relaxer(campaign.relax)
     result = None
+    progress.expect("relaxations", 1)  # the round's total is known only once it is done
     try:
         result = potential.relax(candidate.crystal, fmax=campaign.relax_fmax,
                                  max_steps=campaign.relax_max_steps, timeout_s=RELAX_TIMEOUT_S)
         problem = _implausible(candidate.crystal, result)
     except Exception as error:  # noqa: BLE001 — an engine failure keeps the proposal
         problem = f"{type(error).__name__}: {error}"
+    progress.advance("relaxations")
     if result is not None:
         counts["relax_cpu_ms"] = counts.get("relax_cpu_ms", 0) + round(result.cpu_time_s * 1000)
     if problem or result is None:
