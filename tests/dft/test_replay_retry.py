@@ -51,7 +51,7 @@ def test_replay_table_without_labels_is_refused_naming_the_column():
 
 def test_make_backend_replay_and_unknown_name():
     assert make_backend("replay", labels=FRAME).run(cubic("Cu", 3.6)).ok
-    with pytest.raises(ValueError, match="expected 'gpaw' or 'replay'"):
+    with pytest.raises(ValueError, match="expected 'gpaw', 'replay' or 'mlip'"):
         make_backend("vasp")
 
 
