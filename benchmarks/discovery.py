@@ -75,6 +75,8 @@ DEFAULT_BUNDLE = ROOT / "materialabs" / "ml" / "default_model" / "mp-formation-e
 POLICIES = ("random", "greedy", "ucb", "ei", "thompson", "uncertainty")
 STOCHASTIC = {"random", "thompson"}
 TARGET_DAF = 4.0
+RULES = {"exclude": "unmatched SAPS not in the pool",
+         "unstable": "unmatched SAPS in the pool, a miss when picked"}
 EF = "formation_energy_per_atom"
 
 
@@ -473,13 +475,15 @@ def main(argv: list[str] | None = None) -> int:
               f"matched once relaxed", flush=True)
     arms = make_arms(setup, bool(args.potential))
     features = featurize([r.crystal for r in setup.rows])
-    print(f"between rounds: {'residual forest on revealed labels (the GNN is not retrained)' if args.update == 'residual' else 'no update (fixed model)'};"
+    update = ("residual forest on revealed labels (the GNN is not retrained)"
+              if args.update == "residual" else "no update (fixed model)")
+    print(f"between rounds: {update};"
           f" budget {args.budget} in {args.rounds} rounds of {args.budget // args.rounds}")
     first_prev = None
     all_results: list[Result] = []
     for rule in ("exclude", "unstable"):
         results, stable, mae = evaluate(setup, arms, rule, args, features)
-        title = (f"rule '{rule}' ({'unmatched SAPS not in the pool' if rule == 'exclude' else 'unmatched SAPS in the pool, a miss when picked'})")
+        title = f"rule '{rule}' ({RULES[rule]})"
         print_table(results, stable, args.rounds, title)
         print("E_f MAE vs MP on the labelled candidates (eV/atom): "
               + ", ".join(f"{k} {v:.3f}" for k, v in mae.items()))
