@@ -408,25 +408,30 @@ def headline(results: list[Result], stable: np.ndarray, title: str) -> None:
 
 
 def plot(results: list[Result], prev: float, path: Path, title: str) -> None:
+    """One panel per scoring arm: hit rate by round per policy, random's expectation."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    styles = {"GNN": "-", "GNN@relaxed": "-.", "potential": "--", "blend": ":"}
-    colours: dict[str, Any] = {}
-    for res in results:
-        per = res.round_precision()
-        colour = colours.setdefault(res.policy, f"C{len(colours)}")
-        ax.plot(np.arange(1, len(per) + 1), per, marker="o", color=colour,
-                ls=styles.get(res.arm, "-"), label=f"{res.policy} ({res.arm})")
-    ax.axhline(prev, color="grey", lw=1, ls=":", label=f"random expected ({prev:.2f})")
-    ax.set_xlabel("round")
-    ax.set_ylabel("hit rate (fraction of the round's picks truly stable)")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, ncol=2, loc="lower left")
+    arms = list(dict.fromkeys(r.arm for r in results))
+    fig, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms) + 1, 4.2), sharey=True,
+                             squeeze=False)
+    colours: dict[str, str] = {}
+    for ax, arm in zip(axes[0], arms, strict=True):
+        for res in (r for r in results if r.arm == arm):
+            per = res.round_precision()
+            colour = colours.setdefault(res.policy, f"C{len(colours)}")
+            ax.plot(np.arange(1, len(per) + 1), per, marker="o", color=colour,
+                    ls="--" if res.policy == "random" else "-", label=res.policy)
+        ax.axhline(prev, color="grey", lw=1, ls=":", label=f"random expected ({prev:.2f})")
+        ax.set_xticks(np.arange(1, max(len(r.round_precision()) for r in results) + 1))
+        ax.set_xlabel("round")
+        ax.set_title(arm, fontsize=9)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("hit rate (fraction of the round's picks truly stable)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
