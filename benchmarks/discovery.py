@@ -214,14 +214,21 @@ def cache_root() -> Path:
     return Path(os.environ.get("MATERIALABS_CACHE", Path.home() / ".cache" / "materialabs"))
 
 
-def relax_rows(setup: Setup, name: str, progress: bool, max_steps: int) -> dict[str, float]:
-    """Relax every row with the potential (cached on disk by structure hash + potential)."""
+def relax_rows(setup: Setup, name: str, progress: bool, max_steps: int,
+               method: str) -> dict[str, float]:
+    """Relax every row with the potential and put its MP-scale formation energy on the row.
+
+    Relaxations (structure, total energy, steps) are cached on disk under
+    $MATERIALABS_CACHE/relaxations/<potential>-<fmax>-<steps>/<structure hash>.json; the
+    formation energy is computed from the cached total energy, so a new reference table
+    does not need new relaxations.
+    """
     from materialabs import mlip
 
     potential = mlip.load_potential(name)
-    folder = cache_root() / "relaxations" / _safe(f"{name}-{max_steps}")
+    folder = cache_root() / "relaxations" / _safe(f"{name}-{mlip.DEFAULT_FMAX}-{max_steps}")
     folder.mkdir(parents=True, exist_ok=True)
-    fresh = hits = 0
+    fresh = hits = converged = 0
     started, cpu0 = time.perf_counter(), cpu_seconds()
     for row in _bar(setup.rows, progress, f"relax ({name})"):
         path = folder / f"{row.crystal.content_key()}.json"
@@ -229,14 +236,15 @@ def relax_rows(setup: Setup, name: str, progress: bool, max_steps: int) -> dict[
             record = json.loads(path.read_text())
             hits += 1
         else:
-            relaxed, ef = _relax_one(potential, row.crystal, max_steps)
-            record = {"crystal": relaxed.as_record(), "formation_energy_per_atom": ef}
+            record = potential.relax(row.crystal, max_steps=max_steps).as_record()
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(record))
-            tmp.replace(path)
+            tmp.replace(path)  # atomic: an interrupted run leaves no half-written entry
             fresh += 1
+        converged += bool(record["converged"])
         row.relaxed = Crystal.from_record(record["crystal"])
-        row.potential_ef = float(record["formation_energy_per_atom"])
+        row.potential_ef = formation_energy(name, row.relaxed, float(record["energy_eV"]),
+                                            method)
     # A candidate that did not match unrelaxed may match once relaxed.
     rematched = 0
     matcher, allowed, row_of = setup._matcher, setup._allowed, setup._row_of  # type: ignore[attr-defined]
@@ -246,18 +254,16 @@ def relax_rows(setup: Setup, name: str, progress: bool, max_steps: int) -> dict[
             if mid is not None and allowed[row_of[mid]]:
                 row.material_row, row.key, row.source = row_of[mid], mid, "saps"
                 rematched += 1
-    return {"fresh": fresh, "cached": hits, "rematched": rematched,
+    return {"fresh": fresh, "cached": hits, "rematched": rematched, "converged": converged,
             "wall_s": time.perf_counter() - started, "cpu_s": cpu_seconds() - cpu0}
 
 
-def _relax_one(potential: Any, crystal: Crystal, max_steps: int) -> tuple[Crystal, float]:
-    """The potential's relaxed structure and its MP-scale formation energy per atom."""
-    result = potential.relax(crystal, max_steps=max_steps)
-    relaxed = getattr(result, "crystal", result)
-    ef = getattr(result, "formation_energy_per_atom_eV", None)
-    if ef is None:
-        ef = potential.formation_energy_per_atom(relaxed)
-    return relaxed, float(ef)
+def formation_energy(potential: str, crystal: Crystal, energy_eV: float, method: str) -> float:
+    """The potential's formation energy per atom on MP's scale (materialabs.mlip.references)."""
+    from materialabs.mlip import references
+
+    return float(references.load_table(potential).formation_energy_per_atom(
+        crystal, energy_eV, method))
 
 
 def _safe(text: str) -> str:
@@ -464,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--potential", default=None,
                         help="materialabs.mlip potential name (default: GNN alone)")
     parser.add_argument("--max-steps", type=int, default=200, help="relaxation steps cap")
+    parser.add_argument("--reference-method", choices=("fitted", "mp2020"), default="fitted",
+                        help="how the potential's energies go onto MP's formation scale")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of hit rate by round")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
@@ -479,12 +487,14 @@ def main(argv: list[str] | None = None) -> int:
           f"structures + {c['saps_matched']} matched SAPS + {c['saps_unmatched_in_pool']} "
           f"unmatched SAPS (unstable rule only)", flush=True)
     if args.potential:
-        stats = relax_rows(setup, args.potential, args.progress, args.max_steps)
+        stats = relax_rows(setup, args.potential, args.progress, args.max_steps,
+                           args.reference_method)
         done = stats["fresh"]
         each = f", {stats['cpu_s'] / done:.2f} CPU-s each" if done else ""
         print(f"relaxations ({args.potential}): {done} new, {stats['cached']} from the cache "
               f"({cache_root() / 'relaxations'}); {stats['wall_s']:.0f} s wall, "
-              f"{stats['cpu_s']:.0f} CPU-s{each}; {stats['rematched']} unmatched candidates "
+              f"{stats['cpu_s']:.0f} CPU-s{each}; converged {stats['converged']} of "
+              f"{len(setup.rows)}; {stats['rematched']} unmatched candidates "
               f"matched once relaxed", flush=True)
     arms = make_arms(setup, bool(args.potential))
     features = featurize([r.crystal for r in setup.rows])
