@@ -31,7 +31,7 @@ from materialabs.records import PROPERTIES as PROPERTY_SPECS
 
 POLICIES = ("random", "greedy", "uncertainty", "ucb", "ei", "thompson", "pareto")
 METHODS = ("saps", "airss", "pool")
-BACKENDS = ("replay", "gpaw")
+BACKENDS = ("replay", "gpaw", "mlip")
 DIRECTIONS = ("minimize", "maximize", "window")
 PROPERTIES = {"formation_energy_per_atom": "eV/atom", "band_gap": "eV",
               "e_above_hull": "eV/atom"}

@@ -79,10 +79,14 @@ def replay_backend() -> Any:
 
 
 def dft_backends() -> dict[str, Any]:
-    """name -> backend with bounded retries. GPAW is offered when it is installed."""
+    """name -> backend with bounded retries: replay, mlip, and GPAW when it is installed."""
     from materialabs.dft.retry import RetryingBackend
 
     backends: dict[str, Any] = {"replay": RetryingBackend(replay_backend())}
+    # The potential loads at its first job, so offering it costs nothing until it is used.
+    from materialabs.dft.mlip import MlipBackend
+
+    backends["mlip"] = RetryingBackend(MlipBackend(), max_attempts=1)
     try:
         from materialabs.dft.gpaw import GpawBackend
 

@@ -17,6 +17,9 @@ examples:
   materialabs dft run candidates.json --backend replay --json
       recorded Materials Project labels for structures of the shared MP set;
       any other structure is reported no_label
+  materialabs dft run POSCAR --backend mlip --potential chgnet --max-steps 300
+      relax with a universal interatomic potential (seconds on a CPU), total energy
+      and formation energy on the Materials Project's scale (docs/mlip.md)
 
 GPAW and its PAW setups: bash infra/gpaw/install.sh (Debian gpaw-data, pip gpaw).
 Exit status: 0 when every structure came back ok, 1 otherwise, 2 for a usage error.
@@ -25,7 +28,8 @@ Exit status: 0 when every structure came back ok, 1 otherwise, 2 for a usage err
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "dft", help="run DFT on a structure (GPAW) or look up a recorded label (replay)",
+        "dft", help="run DFT on a structure (GPAW), relax it with a potential (mlip) or look "
+             "up a recorded label (replay)",
         description="DFT calculations with interchangeable backends.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="dft_command", metavar="ACTION", required=True)
@@ -35,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "through a DFT backend and print one result per structure.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("structure", type=Path, metavar="STRUCTURE")
-    run.add_argument("--backend", choices=["gpaw", "replay"], default="gpaw")
+    run.add_argument("--backend", choices=["gpaw", "replay", "mlip"], default="gpaw")
     run.add_argument("--timeout", type=float, default=600.0, metavar="S",
                      help="seconds per job before it is killed and reported timeout "
                           "(default 600)")
@@ -53,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gpaw.add_argument("--reference-cache", type=Path, default=None, metavar="DIR",
                       help="elemental reference energies (default "
                            "~/.cache/materialabs/gpaw_references)")
+    mlip = run.add_argument_group("mlip settings")
+    mlip.add_argument("--potential", default=None, metavar="NAME",
+                      help="chgnet, sevennet-0 or sevennet-l3i5 (default: docs/mlip.md's "
+                           "choice)")
+    mlip.add_argument("--max-steps", type=int, default=None, metavar="N",
+                      help="FIRE steps at most (default 300)")
+    mlip.add_argument("--fmax", type=float, default=None, metavar="EV_PER_A",
+                      help="force convergence threshold (default 0.05)")
     run.add_argument("--store", action="store_true",
                      help="store each output in the content store and print its CID")
     run.add_argument("--json", action="store_true", help="one JSON record per line")
@@ -95,6 +107,8 @@ def _backend(args: argparse.Namespace):
         from materialabs.dft.replay import ReplayBackend
 
         return ReplayBackend.from_dataframe(load_mp_formation(), source="mp_formation")
+    if args.backend == "mlip":
+        return _mlip_backend(args)
     from materialabs.dft.gpaw import (
         ElementalReferences,
         GpawBackend,
@@ -113,6 +127,23 @@ def _backend(args: argparse.Namespace):
 
     settings = replace(base, **overrides)
     return GpawBackend(settings, references=ElementalReferences(settings, args.reference_cache))
+
+
+def _mlip_backend(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from materialabs.dft.mlip import MlipBackend, MlipSettings
+
+    if args.max_steps is not None and args.max_steps < 0:
+        raise UserError(f"--max-steps {args.max_steps}: expected >= 0")
+    if args.fmax is not None and not args.fmax > 0:
+        raise UserError(f"--fmax {args.fmax}: expected eV/Å > 0")
+    overrides = {k: v for k, v in {"potential": args.potential, "max_steps": args.max_steps,
+                                   "fmax_eV_per_A": args.fmax}.items() if v is not None}
+    try:
+        return MlipBackend(replace(MlipSettings(), **overrides))
+    except ValueError as error:
+        raise UserError(str(error)) from error
 
 
 def _store():
