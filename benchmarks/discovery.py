@@ -224,7 +224,9 @@ def relax_rows(setup: Setup, name: str, progress: bool, max_steps: int,
     does not need new relaxations.
     """
     from materialabs import mlip
+    from materialabs.mlip import references
 
+    references.load_table(name)  # refuse before hours of relaxations, not after them
     potential = mlip.load_potential(name)
     folder = cache_root() / "relaxations" / _safe(f"{name}-{mlip.DEFAULT_FMAX}-{max_steps}")
     folder.mkdir(parents=True, exist_ok=True)
