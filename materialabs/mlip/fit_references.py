@@ -97,7 +97,8 @@ def least_squares_mu(crystals: list[Crystal], energies_per_atom: np.ndarray,
 
 
 def fit(potential_name: str, frame: pd.DataFrame, *, size: int, max_sites: int,
-        min_per_element: int, seed: int, progress: bool = True) -> dict[str, Any]:
+        min_per_element: int, seed: int, element_steps: int = 300,
+        progress: bool = True) -> dict[str, Any]:
     from materialabs.mlip import load_potential
 
     potential = load_potential(potential_name)
@@ -125,7 +126,7 @@ def fit(potential_name: str, frame: pd.DataFrame, *, size: int, max_sites: int,
     started = time.process_time()
     for element, (material_id, crystal) in elemental_ground_states(frame).items():
         try:
-            relaxed = potential.relax(crystal, max_steps=300)
+            relaxed = potential.relax(crystal, max_steps=element_steps)
         except Exception as error:  # noqa: BLE001
             skipped.append(f"{material_id} ({element}): {error}"[:200])
             continue
@@ -138,7 +139,8 @@ def fit(potential_name: str, frame: pd.DataFrame, *, size: int, max_sites: int,
         "meta": {
             "command": f"python -m materialabs.mlip.fit_references --potential "
                        f"{potential_name} --fit-size {size} --fit-max-sites {max_sites} "
-                       f"--min-per-element {min_per_element} --seed {seed}",
+                       f"--min-per-element {min_per_element} --seed {seed} "
+                       f"--element-steps {element_steps}",
             "data": "kdmsit_mp_cgcnn/mp_cgcnn_shared.csv.gz (SOURCES.md §1)",
             "fit_structures": len(kept),
             "fit_mae_eV_per_atom": float(np.mean(np.abs(residuals))),
@@ -166,11 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-max-sites", type=int, default=12)
     parser.add_argument("--min-per-element", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--element-steps", type=int, default=300,
+                        help="FIRE steps at most per elemental reference (molecular "
+                             "crystals such as O2 and N2 take many)")
     args = parser.parse_args(argv)
     frame = load_mp_formation()
     for name in args.potential or KNOWN_POTENTIALS:
         table = fit(name, frame, size=args.fit_size, max_sites=args.fit_max_sites,
-                    min_per_element=args.min_per_element, seed=args.seed)
+                    min_per_element=args.min_per_element, seed=args.seed,
+                    element_steps=args.element_steps)
         path = table_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
