@@ -109,6 +109,7 @@ class MlipBackend:
                     f"E_f on {self.energy_scale} ({self.settings.reference_method} "
                     "references)",
             num_atoms=crystal.num_sites,
+            energy_scale=self.energy_scale,
         )
 
     def _output(self, crystal: Crystal, relaxation: dict[str, Any],

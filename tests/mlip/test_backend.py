@@ -26,7 +26,7 @@ def test_formation_energy_within_0_1_eV_per_atom_of_mp(backend, fixture, request
     assert result.formation_energy_per_atom_eV == pytest.approx(label, abs=0.1)
     assert result.band_gap_eV is None and result.num_atoms == 2
     document = json.loads(result.output)
-    assert document["energy_scale"] == MP_SCALE
+    assert document["energy_scale"] == result.energy_scale == MP_SCALE
     assert document["total_energy_eV"] == result.total_energy_eV
     assert len(document["relaxed_crystal"]["species"]) == 2
 
@@ -38,6 +38,7 @@ def test_its_energies_share_the_mp_hull_and_other_scales_are_refused(backend, na
     e_hull = hull.e_above_hull("NaCl", result.formation_energy_per_atom_eV,
                                scale=backend.energy_scale)
     assert abs(e_hull) < 0.1
+    assert hull.e_above_hull_of("NaCl", result) == pytest.approx(e_hull)  # the result's label
     with pytest.raises(ValueError, match="cannot share a hull"):
         hull.e_above_hull("NaCl", result.formation_energy_per_atom_eV, scale="gpaw-quick")
 
