@@ -33,9 +33,8 @@ if TYPE_CHECKING:
 DEFAULT_FMAX = 0.05  # eV/Å, Matbench Discovery's and CHGNet's relaxation threshold
 DEFAULT_MAX_STEPS = 500
 # Torch threads for the potentials, overridable by MATERIALABS_MLIP_THREADS. One: with two
-# on the loaded 2-core machine, CHGNet took 1.67 CPU-s per 5-atom call against 0.068 s with
-# one (OpenMP threads spinning while they wait for a core), and the services already run
-# several processes side by side.
+# on a loaded 2-core machine CHGNet's CPU time per call grew more than tenfold (OpenMP
+# threads spinning while they wait for a core), and the services run side by side.
 DEFAULT_THREADS = 1
 
 
